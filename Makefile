@@ -1,0 +1,38 @@
+# Loadout — the two commands a newcomer needs are `make demo` and `make test`.
+# Everything is provisioned on first use and reused afterwards (cache: $LOADOUT_CACHE, default ~/.cache/loadout).
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export LOADOUT_VENV := $(VENV)
+NAME ?=
+
+.PHONY: all provision models test test-unit test-integration test-workflows demo bench clean
+
+all: test
+
+provision:
+	bash scripts/provision.sh
+
+models: provision
+	$(PY) scripts/make_tiny_models.py
+
+test: models
+	$(PY) -m pytest tests
+
+test-unit: provision
+	$(PY) -m pytest tests/unit
+
+test-integration: models
+	$(PY) -m pytest tests/integration
+
+test-workflows: models
+	$(PY) -m pytest tests/workflows
+
+demo: models
+	$(PY) scripts/demo.py
+
+bench: models
+	$(PY) bench/run.py $(NAME)
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,20 @@
+"""The pack's import time as ComfyUI itself reports it ("Import times for custom nodes"), plus the server's
+time to answer /object_info. Target: import_s <= 0.1 (ComfyUI prints one decimal, so 0.0 means < 0.05 s)."""
+from __future__ import annotations
+
+import time
+
+from loadout_harness.paths import PACK_DIR_NAME, cache_dir, harness
+from loadout_harness.server import ComfyServer
+
+
+def run() -> dict:
+    t0 = time.time()
+    with ComfyServer(harness(), cache_dir() / "logs" / "bench-import-time.log") as server:
+        ready = time.time() - t0
+        times = server.import_times()
+    if PACK_DIR_NAME not in times:
+        raise RuntimeError(f"{PACK_DIR_NAME} not in ComfyUI's import times: {times}")
+    seconds, ok = times[PACK_DIR_NAME]
+    return {"import_s": seconds, "import_ok": ok, "target_import_s": 0.1, "meets_target": ok and seconds <= 0.1,
+            "server_ready_s": round(ready, 2), "source": "ComfyUI log: Import times for custom nodes"}

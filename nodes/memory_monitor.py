@@ -1,0 +1,91 @@
+"""Memory monitor node: process/system RAM, CUDA allocator figures and ComfyUI's loaded models, as a report.
+
+The readings come from ``vram/memory_snapshot.py``; this module only adds ComfyUI's view and the node shell.
+"""
+from __future__ import annotations
+
+import logging
+
+from ..vram.memory_snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
+from .any_type import ANY
+
+logger = logging.getLogger(__name__)
+
+# Last snapshot per node instance, so each report shows what changed since that node last ran.
+_previous: dict[str, MemorySnapshot] = {}
+
+
+def comfy_loaded_models_lines() -> list[str]:
+    """ComfyUI's own view: device, free memory as model management sees it, and each loaded model."""
+    import comfy.model_management as mm  # noqa: PLC0415 - already imported by ComfyUI; kept local for tests
+
+    device = mm.get_torch_device()
+    lines = [f"ComfyUI device {device}: {mm.get_free_memory(device) / MIB:,.0f} MiB free"]
+    for loaded in list(mm.current_loaded_models):
+        patcher = loaded.model
+        if patcher is None:
+            continue
+        lines.append(
+            f"  loaded {type(patcher.model).__name__}: {loaded.model_loaded_memory() / MIB:,.0f} MiB on "
+            f"{loaded.device} of {loaded.model_memory() / MIB:,.0f} MiB"
+        )
+    if len(lines) == 1:
+        lines.append("  no models loaded")
+    return lines
+
+
+class LoadoutMemoryMonitor:
+    NODE_ID = "LoadoutMemoryMonitor"
+    DISPLAY_NAME = "Memory monitor (Loadout)"
+    CATEGORY = "Loadout/VRAM"
+    DESCRIPTION = (
+        "Reports process and system RAM, CUDA allocated/reserved/peak/free per device and the models ComfyUI "
+        "holds, at the moment its input is ready. Place it after the node you want to measure; it runs on "
+        "every queue, so anything connected after it runs again too."
+    )
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    RETURN_TYPES = (ANY, "STRING")
+    RETURN_NAMES = ("value", "report")
+    OUTPUT_TOOLTIPS = ("The input, passed through unchanged.", "The memory report as text.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "label": ("STRING", {
+                    "default": "",
+                    "tooltip": "A name for this measuring point, shown in the report and the log "
+                               "(e.g. 'after VAE decode').",
+                }),
+                "reset_peak": ("BOOLEAN", {
+                    "default": True,
+                    "tooltip": "After reading, reset the CUDA peak counters so the next monitor's peak covers "
+                               "only what ran in between. No effect on CPU.",
+                }),
+            },
+            "optional": {
+                "value": (ANY, {
+                    "tooltip": "Anything (IMAGE, LATENT, MODEL, ...). The reading is taken once it is "
+                               "computed, and it is passed through unchanged.",
+                }),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, **_kwargs):
+        return float("nan")  # memory changes between runs: never serve a cached report
+
+    def run(self, label: str, reset_peak: bool, value=None, unique_id=None):
+        snap = take_snapshot(reset_cuda_peak=reset_peak)
+        key = str(unique_id)
+        lines = format_snapshot(snap, label=label, previous=_previous.get(key))
+        _previous[key] = snap
+        lines += comfy_loaded_models_lines()
+        report = "\n".join(lines)
+        logger.info("[Loadout] %s", " | ".join(lines))
+        return {"ui": {"text": [report]}, "result": (value, report)}
+
+
+NODES = [LoadoutMemoryMonitor]

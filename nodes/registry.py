@@ -1,0 +1,75 @@
+"""The one place where Loadout's nodes are registered.
+
+Registration uses ComfyUI's V1 mappings (``NODE_CLASS_MAPPINGS``): they work on every ComfyUI release, while the
+V3 API (``comfy_api.latest``) is still marked unstable and forbids node state. A node module whose optional
+packages are missing, or that fails to import, is disabled with a logged reason; the rest of the pack loads.
+
+Each node module exposes ``NODES``: classes carrying ``NODE_ID`` and ``DISPLAY_NAME``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import logging
+from typing import Callable, Iterable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeModule:
+    """A module under ``nodes/`` and the optional import names it needs (checked without importing them)."""
+
+    name: str
+    requires: tuple[str, ...] = ()
+    extra: str = ""  # the pyproject extra that installs ``requires``
+
+
+NODE_MODULES: tuple[NodeModule, ...] = (
+    NodeModule("memory_monitor"),
+)
+
+
+def _missing(requires: Iterable[str], find_spec: Callable) -> list[str]:
+    missing = []
+    for name in requires:
+        try:
+            if find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+def load_nodes(
+    package: str,
+    modules: Iterable[NodeModule] = NODE_MODULES,
+    find_spec: Callable = importlib.util.find_spec,
+) -> tuple[dict[str, type], dict[str, str], dict[str, str]]:
+    """Import ``package.nodes.<module>`` for each entry and collect its ``NODES``.
+
+    Returns ``(class_mappings, display_names, disabled)`` where ``disabled`` maps a module name to the reason.
+    """
+    classes: dict[str, type] = {}
+    names: dict[str, str] = {}
+    disabled: dict[str, str] = {}
+    for entry in modules:
+        missing = _missing(entry.requires, find_spec)
+        if missing:
+            fix = f"pip install 'comfyui-loadout[{entry.extra}]'" if entry.extra else "pip install " + " ".join(missing)
+            disabled[entry.name] = f"optional package(s) {', '.join(missing)} not installed; to enable: {fix}"
+        else:
+            try:
+                module = importlib.import_module(f"{package}.nodes.{entry.name}")
+            except Exception as exc:  # a broken optional module must not break the pack
+                disabled[entry.name] = f"import failed: {type(exc).__name__}: {exc}"
+            else:
+                for cls in module.NODES:
+                    if cls.NODE_ID in classes:
+                        raise RuntimeError(f"[Loadout] node id {cls.NODE_ID} registered twice ({entry.name})")
+                    classes[cls.NODE_ID] = cls
+                    names[cls.NODE_ID] = cls.DISPLAY_NAME
+        if entry.name in disabled:
+            logger.warning("[Loadout] nodes in '%s' disabled: %s", entry.name, disabled[entry.name])
+    return classes, names, disabled

@@ -1,0 +1,124 @@
+"""A small HTTP client for ComfyUI's API: queue a prompt, wait for it, fetch its outputs."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+
+class PromptRejected(RuntimeError):
+    """/prompt answered 400: validation failed. ``.body`` holds ComfyUI's JSON (error, node_errors)."""
+
+    def __init__(self, body: dict):
+        self.body = body
+        super().__init__(format_rejection(body))
+
+
+class PromptFailed(RuntimeError):
+    """The prompt ran and a node raised. ``.error`` holds the execution_error message (node_id, node_type, ...)."""
+
+    def __init__(self, prompt_id: str, error: dict):
+        self.prompt_id = prompt_id
+        self.error = error
+        super().__init__(
+            f"node {error.get('node_id')} ({error.get('node_type')}) failed: "
+            f"{error.get('exception_type')}: {error.get('exception_message')}"
+        )
+
+
+def format_rejection(body: dict) -> str:
+    lines = [f"{body.get('error', {}).get('message', 'prompt rejected')}: {body.get('error', {}).get('details', '')}"]
+    for node_id, info in (body.get("node_errors") or {}).items():
+        for err in info.get("errors", []):
+            lines.append(f"  node {node_id} ({info.get('class_type')}): {err.get('message')}: {err.get('details')}")
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class RunResult:
+    prompt_id: str
+    seconds: float
+    outputs: dict  # node id -> ui output dict (images, text, ...)
+    status: dict
+
+    def files(self) -> list[dict]:
+        """Every file output (images, gifs, ...) as {filename, subfolder, type, node}."""
+        found = []
+        for node_id, out in self.outputs.items():
+            for key, items in out.items():
+                for item in items if isinstance(items, list) else []:
+                    if isinstance(item, dict) and "filename" in item:
+                        found.append(dict(item, node=node_id, kind=key))
+        return found
+
+
+class ComfyClient:
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.client_id = uuid.uuid4().hex
+
+    def _request(self, path: str, data: bytes | None = None, headers: dict | None = None):
+        req = urllib.request.Request(self.url + path, data=data, headers=headers or {})
+        return urllib.request.urlopen(req, timeout=self.timeout)
+
+    def get_json(self, path: str):
+        with self._request(path) as r:
+            return json.loads(r.read())
+
+    def get_bytes(self, path: str) -> bytes:
+        with self._request(path) as r:
+            return r.read()
+
+    def post_json(self, path: str, payload: dict):
+        data = json.dumps(payload).encode()
+        with self._request(path, data, {"Content-Type": "application/json"}) as r:
+            body = r.read()
+            return json.loads(body) if body else None
+
+    def object_info(self) -> dict:
+        return self.get_json("/object_info")
+
+    def queue(self, prompt: dict) -> str:
+        try:
+            answer = self.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id})
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                raise PromptRejected(json.loads(body)) from None
+            except json.JSONDecodeError:
+                raise RuntimeError(f"/prompt answered {e.code}: {body[:500]!r}") from None
+        if answer.get("node_errors"):
+            raise PromptRejected(answer)
+        return answer["prompt_id"]
+
+    def wait(self, prompt_id: str, timeout: float = 600.0, poll: float = 0.25) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            history = self.get_json(f"/history/{prompt_id}")
+            entry = history.get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None:
+                status = entry["status"]
+                if status.get("status_str") == "error":
+                    for kind, msg in status.get("messages", []):
+                        if kind == "execution_error":
+                            raise PromptFailed(prompt_id, msg)
+                    raise PromptFailed(prompt_id, {"exception_message": json.dumps(status)[:2000]})
+                if status.get("completed"):
+                    return entry
+            time.sleep(poll)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+
+    def run(self, prompt: dict, timeout: float = 600.0) -> RunResult:
+        t0 = time.time()
+        prompt_id = self.queue(prompt)
+        entry = self.wait(prompt_id, timeout)
+        return RunResult(prompt_id, time.time() - t0, entry.get("outputs", {}), entry.get("status", {}))
+
+    def fetch(self, file: dict) -> bytes:
+        query = urllib.parse.urlencode({k: file.get(k, "") for k in ("filename", "subfolder", "type")})
+        return self.get_bytes("/view?" + query)

@@ -1,0 +1,40 @@
+"""Write the UI-format twin of an API workflow, laid out in columns, with a Note node.
+
+    python scripts/make_ui_workflow.py workflows/api/NAME.json --note "what it shows; what to change"
+
+Widget order and socket types come from a live /object_info (a harness ComfyUI is started unless --url is given).
+The result goes to workflows/NAME.json; tests/workflows keeps the two in sync afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from loadout_harness.client import ComfyClient
+from loadout_harness.paths import REPO, cache_dir, harness
+from loadout_harness.server import ComfyServer
+from loadout_harness.workflow_format import api_to_ui
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("api", type=Path)
+    ap.add_argument("--note", required=True, help="text of the Note node: what the workflow shows, what to change")
+    ap.add_argument("--url", help="use a running ComfyUI instead of starting the harness one")
+    args = ap.parse_args(argv)
+    api = json.loads(args.api.read_text())
+    if args.url:
+        info = ComfyClient(args.url).object_info()
+    else:
+        with ComfyServer(harness(), cache_dir() / "logs" / "make_ui_workflow.log") as server:
+            info = ComfyClient(server.url).object_info()
+    out = REPO / "workflows" / args.api.name
+    out.write_text(json.dumps(api_to_ui(api, info, note=args.note), indent=2) + "\n")
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

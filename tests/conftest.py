@@ -1,0 +1,113 @@
+"""Shared test plumbing.
+
+- The pack is importable as ``loadout`` (an alias for this repo folder) without running its root
+  ``__init__.py`` and without putting the repo root on ``sys.path`` (our ``nodes/`` would shadow ComfyUI's
+  ``nodes.py``). Unit tests import ``loadout.vram...``, ``loadout.nodes...`` from it.
+- ``scripts/`` (not the repo root) is put on ``sys.path`` for the harness package ``loadout_harness``.
+- The ``comfy`` fixture starts one real ComfyUI for the whole session (integration and workflow layers).
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACK_ALIAS = "loadout"
+
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
+
+
+def _alias_pack() -> None:
+    if PACK_ALIAS in sys.modules:
+        return
+    pkg = types.ModuleType(PACK_ALIAS)
+    pkg.__path__ = [str(REPO)]
+    pkg.__spec__ = importlib.machinery.ModuleSpec(PACK_ALIAS, None, is_package=True)
+    pkg.__spec__.submodule_search_locations = [str(REPO)]
+    sys.modules[PACK_ALIAS] = pkg
+
+
+_alias_pack()
+
+from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected  # noqa: E402
+from loadout_harness.paths import cache_dir, harness  # noqa: E402
+from loadout_harness.server import FORBIDDEN_LOG_PATTERNS, ComfyServer  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "allow_log(pattern): this test expects server log lines matching pattern")
+
+
+class Comfy:
+    """The session's ComfyUI: HTTP client plus the server's log, with failures that show the node error."""
+
+    def __init__(self, server: ComfyServer):
+        self.server = server
+        self.client = ComfyClient(server.url, timeout=60)
+        self.url = server.url
+        self._object_info = None
+
+    @property
+    def object_info(self) -> dict:
+        if self._object_info is None:
+            self._object_info = self.client.object_info()
+        return self._object_info
+
+    def run(self, prompt: dict, timeout: float = 600):
+        try:
+            return self.client.run(prompt, timeout=timeout)
+        except (PromptRejected, PromptFailed) as e:
+            pytest.fail(f"{e}\n--- server log tail ---\n{self.server.log_tail(40)}", pytrace=False)
+
+    def run_expecting_error(self, prompt: dict, timeout: float = 600):
+        """Run a prompt that must fail; returns the PromptRejected/PromptFailed for the test to inspect."""
+        try:
+            self.client.run(prompt, timeout=timeout)
+        except (PromptRejected, PromptFailed) as e:
+            return e
+        pytest.fail("the prompt was expected to fail but succeeded", pytrace=False)
+
+    def image(self, result, index: int = 0):
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        files = [f for f in result.files() if f["kind"] == "images"]
+        return np.asarray(Image.open(io.BytesIO(self.client.fetch(files[index]))))
+
+
+@pytest.fixture(scope="session")
+def comfy():
+    h = harness()
+    log_path = cache_dir() / "logs" / "pytest-server.log"
+    server = ComfyServer(h, log_path)
+    try:
+        server.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield Comfy(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_server_log(request):
+    """Tests that use the server fail on log lines that mean a model or the pack did not load properly."""
+    if "comfy" not in request.fixturenames:
+        yield
+        return
+    comfy = request.getfixturevalue("comfy")
+    offset = len(comfy.server.log_text())
+    yield
+    allowed = [m.args[0] for m in request.node.iter_markers("allow_log")]
+    bad = [line for line in comfy.server.forbidden_lines(offset)
+           if not any(re.search(p, line) for p in allowed)]
+    assert not bad, "server log has forbidden lines (" + ", ".join(FORBIDDEN_LOG_PATTERNS) + "):\n" + "\n".join(bad[:20])

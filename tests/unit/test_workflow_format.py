@@ -1,0 +1,37 @@
+"""scripts/loadout_harness/workflow_format.py: widget slots and UI <-> API conversion on a small object_info."""
+from loadout_harness.workflow_format import api_to_ui, check_ui, ui_to_api, widget_names
+
+INFO = {
+    "Src": {"input": {"required": {"seed": ["INT", {"control_after_generate": True}], "mode": [["a", "b"], {}]}},
+            "output": ["LATENT"], "output_name": ["LATENT"]},
+    "Mid": {"input": {"required": {"latent": ["LATENT", {}], "scale": ["FLOAT", {}]},
+                      "optional": {"extra": ["*", {}], "forced": ["INT", {"forceInput": True}]}},
+            "output": ["IMAGE", "STRING"], "output_name": ["image", "text"]},
+}
+API = {
+    "1": {"class_type": "Src", "inputs": {"seed": 7, "mode": "b"}},
+    "2": {"class_type": "Mid", "inputs": {"latent": ["1", 0], "scale": 0.5, "extra": ["1", 0]}},
+}
+
+
+def test_widget_slots_follow_object_info():
+    assert widget_names(INFO["Src"]) == ["seed", "seed:control_after_generate", "mode"]
+    assert widget_names(INFO["Mid"]) == ["scale"]
+
+
+def test_api_to_ui_round_trips_and_checks_clean():
+    ui = api_to_ui(API, INFO, note="hello")
+    assert ui_to_api(ui, INFO) == API
+    assert check_ui(ui, INFO) == []
+    assert [n["type"] for n in ui["nodes"]][-1] == "Note"
+    src = next(n for n in ui["nodes"] if n["type"] == "Src")
+    assert src["widgets_values"] == [7, "fixed", "b"]
+
+
+def test_check_ui_reports_missing_types_and_bad_widgets():
+    ui = api_to_ui(API, INFO)
+    ui["nodes"][0]["widgets_values"] = [7, "fixed", "c"]
+    ui["nodes"][1]["type"] = "Gone"
+    problems = check_ui(ui, INFO)
+    assert any("'c' not among its options" in p for p in problems)
+    assert any("Gone is not in /object_info" in p for p in problems)
