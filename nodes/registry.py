@@ -28,6 +28,7 @@ class NodeModule:
 
 NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("memory_monitor"),
+    NodeModule("lora_nodes"),
 )
 
 

@@ -14,6 +14,9 @@ through ComfyUI's loaders to prove they are accepted and that every LoRA key mat
                                                        lora_A/lora_B), same modules. ComfyUI 0.3.75's core
                                                        loader misses its 32 UNet attention projections
                                                        (checked below): the gap Loadout's LoRA loader closes
+    models/loras/loadout-tiny-kohya-b.safetensors       kohya, other seed, trigger "brightstyle"
+    models/loras/loadout-tiny-kohya-c.safetensors       kohya, other seed, metadata claims SDXL (mismatch)
+    models/loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors   the PEFT file as a diffusers folder
     models/controlnet/loadout-tiny-controlnet.safetensors  ldm ControlNet (`control_model.*`) for the tiny UNet
 
 Usage: python scripts/make_tiny_models.py [--comfyui DIR] [--models DIR] [--force]  (defaults: the harness's)
@@ -57,6 +60,9 @@ FILES = {
     "vae": "vae/loadout-tiny-kl-vae.safetensors",
     "kohya": "loras/loadout-tiny-kohya.safetensors",
     "peft": "loras/loadout-tiny-peft.safetensors",
+    "kohya_b": "loras/loadout-tiny-kohya-b.safetensors",
+    "kohya_c": "loras/loadout-tiny-kohya-c.safetensors",
+    "peft_folder": "loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors",
     "controlnet": "controlnet/loadout-tiny-controlnet.safetensors",
 }
 ATTENTION_TARGETS = (".to_q.", ".to_k.", ".to_v.", ".to_out.0.", ".ff.net.0.proj.", ".ff.net.2.", ".proj_in.",
@@ -212,27 +218,35 @@ def lora_tensors(shape, seed: int):
     return down, up
 
 
+def kohya_meta(name: str, trigger: str, base: str) -> dict:
+    return {
+        "ss_network_module": "networks.lora", "ss_network_dim": str(LORA_RANK), "ss_network_alpha": str(LORA_RANK),
+        "ss_base_model_version": base, "ss_output_name": name,
+        "ss_tag_frequency": json.dumps({f"10_{trigger}": {trigger: 10, "loadout test": 4, "1girl": 2}}),
+        "modelspec.trigger_phrase": trigger,
+    }
+
+
 def make_loras(models: Path, model_patcher, clip) -> dict:
     import torch
 
-    kohya, peft = {}, {}
     targets = lora_targets(model_patcher, clip)
-    for i, (kohya_name, peft_name, _model_key, shape) in enumerate(targets):
-        down, up = lora_tensors(shape, SEED + 100 + i)
-        kohya[f"{kohya_name}.lora_down.weight"] = down
-        kohya[f"{kohya_name}.lora_up.weight"] = up
-        kohya[f"{kohya_name}.alpha"] = torch.tensor(float(LORA_RANK))
-        # PEFT: lora_A = down, lora_B = up; no alpha tensor means alpha = rank (scale 1), same as kohya's alpha=rank.
-        peft[f"{peft_name}.lora_A.weight"] = down
-        peft[f"{peft_name}.lora_B.weight"] = up
-    kohya_meta = {
-        "ss_network_module": "networks.lora", "ss_network_dim": str(LORA_RANK), "ss_network_alpha": str(LORA_RANK),
-        "ss_base_model_version": "sd_v1", "ss_output_name": "loadout-tiny-kohya",
-        "ss_tag_frequency": json.dumps({"10_tinystyle": {"tinystyle": 10, "loadout test": 4, "1girl": 2}}),
-        "modelspec.trigger_phrase": "tinystyle",
-    }
-    save(to_fp16(kohya), models / FILES["kohya"], kohya_meta)
-    save(to_fp16(peft), models / FILES["peft"], {"format": "pt"})
+    variants = {"kohya": (0, "tinystyle", "sd_v1"), "kohya_b": (1000, "brightstyle", "sd_v1"),
+                "kohya_c": (2000, "xlstyle", "sdxl_base_v1-0")}
+    for variant, (offset, trigger, base) in variants.items():
+        kohya, peft = {}, {}
+        for i, (kohya_name, peft_name, _model_key, shape) in enumerate(targets):
+            down, up = lora_tensors(shape, SEED + 100 + offset + i)
+            kohya[f"{kohya_name}.lora_down.weight"] = down
+            kohya[f"{kohya_name}.lora_up.weight"] = up
+            kohya[f"{kohya_name}.alpha"] = torch.tensor(float(LORA_RANK))
+            # PEFT: lora_A = down, lora_B = up; no alpha tensor means alpha = rank (scale 1), as kohya's alpha=rank.
+            peft[f"{peft_name}.lora_A.weight"] = down
+            peft[f"{peft_name}.lora_B.weight"] = up
+        save(to_fp16(kohya), models / FILES[variant], kohya_meta(Path(FILES[variant]).stem, trigger, base))
+        if variant == "kohya":  # same tensors as the kohya file: applying either must give identical results
+            save(to_fp16(peft), models / FILES["peft"], {"format": "pt"})
+            save(to_fp16(peft), models / FILES["peft_folder"], {"format": "pt"})
     return {"modules": len(targets), "unet": sum(1 for t in targets if t[0].startswith("lora_unet_"))}
 
 
@@ -259,14 +273,14 @@ def verify(models: Path) -> dict:
     key_map = comfy.lora.model_lora_keys_unet(model.model, {})
     key_map = comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
     report = {}
-    for name in ("kohya", "peft"):
+    for name in ("kohya", "kohya_b", "kohya_c", "peft"):
         lora = comfy.utils.load_torch_file(str(models / FILES[name]), safe_load=True)
         patches = comfy.lora.load_lora(lora, key_map, log_missing=False)
         used = set()
         for adapter in patches.values():
             used.update(getattr(adapter, "loaded_keys", ()))
         unmatched = sorted(set(lora) - used)
-        expected = set() if name == "kohya" else core_unmatched_peft_keys(lora)
+        expected = core_unmatched_peft_keys(lora) if name == "peft" else set()
         if set(unmatched) != expected:
             raise RuntimeError(f"{name} LoRA: {len(unmatched)} keys not matched by core, expected "
                                f"{len(expected)}; e.g. {sorted(set(unmatched) ^ expected)[:3]}")
@@ -308,12 +322,9 @@ def main(argv=None) -> int:
         log.info("tiny models are current (%s)", stamp)
         return 0
 
-    sys.argv = [sys.argv[0], "--cpu"]  # ComfyUI parses its CLI args at import
-    sys.path.insert(0, str(args.comfyui.resolve()))
-    import comfy.cli_args
+    from loadout_harness.inprocess import import_comfyui
 
-    comfy.cli_args.args.cpu = True
-    import comfy.model_management  # noqa: F401  (after --cpu, so CUDA is never probed)
+    import_comfyui(args.comfyui)
     import torch
 
     torch.manual_seed(SEED)

@@ -8,32 +8,20 @@
 """
 from __future__ import annotations
 
-import importlib.machinery
 import re
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACK_ALIAS = "loadout"
 
 if str(REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(REPO / "scripts"))
 
+from loadout_harness.inprocess import import_pack  # noqa: E402
 
-def _alias_pack() -> None:
-    if PACK_ALIAS in sys.modules:
-        return
-    pkg = types.ModuleType(PACK_ALIAS)
-    pkg.__path__ = [str(REPO)]
-    pkg.__spec__ = importlib.machinery.ModuleSpec(PACK_ALIAS, None, is_package=True)
-    pkg.__spec__.submodule_search_locations = [str(REPO)]
-    sys.modules[PACK_ALIAS] = pkg
-
-
-_alias_pack()
+import_pack()
 
 from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected  # noqa: E402
 from loadout_harness.paths import cache_dir, harness  # noqa: E402
@@ -82,6 +70,14 @@ class Comfy:
         files = [f for f in result.files() if f["kind"] == "images"]
         return np.asarray(Image.open(io.BytesIO(self.client.fetch(files[index]))))
 
+    def latent(self, result):
+        """The tensor a SaveLatent node wrote in ``result`` (fetched over /view)."""
+        from safetensors.torch import load
+
+        files = [f for f in result.files() if f["kind"] == "latents"]
+        assert files, f"no latent saved: {result.outputs}"
+        return load(self.client.fetch(files[0]))["latent_tensor"]
+
 
 @pytest.fixture(scope="session")
 def comfy():
@@ -111,3 +107,4 @@ def _clean_server_log(request):
     bad = [line for line in comfy.server.forbidden_lines(offset)
            if not any(re.search(p, line) for p in allowed)]
     assert not bad, "server log has forbidden lines (" + ", ".join(FORBIDDEN_LOG_PATTERNS) + "):\n" + "\n".join(bad[:20])
+

@@ -47,3 +47,35 @@ def txt2img(*, ckpt=TINY_SD15, size=64, steps=4, seed=42, lora=None, lora_streng
                                                                    "reset_peak": True}}
         g["9"]["inputs"]["images"] = ["15", 0]
     return g
+
+
+def sample_with(model_ref: list, clip_ref: list, extra: dict, *, seed=42, steps=4, size=64,
+                prefix="loadout/test") -> dict:
+    """A txt2img graph whose MODEL and CLIP come from ``model_ref``/``clip_ref`` (e.g. ``["23", 0]``) of the
+    nodes in ``extra``; saves both the sampled latent (node "8", SaveLatent) and the image (node "9")."""
+    g = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_SD15}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": clip_ref}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": clip_ref}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": model_ref, "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": seed,
+            "steps": steps, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "8": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": prefix}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": prefix}},
+    }
+    g.update(extra)
+    return g
+
+
+def core_lora_chain(loras: list[tuple[str, float, float]], first_id: int = 30) -> tuple[dict, list, list]:
+    """Chained core LoraLoader nodes from checkpoint node "1": (nodes, model_ref, clip_ref)."""
+    nodes, model_ref, clip_ref = {}, ["1", 0], ["1", 1]
+    for i, (name, sm, sc) in enumerate(loras):
+        node_id = str(first_id + i)
+        nodes[node_id] = {"class_type": "LoraLoader", "inputs": {"model": model_ref, "clip": clip_ref,
+                                                                 "lora_name": name, "strength_model": sm,
+                                                                 "strength_clip": sc}}
+        model_ref, clip_ref = [node_id, 0], [node_id, 1]
+    return nodes, model_ref, clip_ref

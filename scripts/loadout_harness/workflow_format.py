@@ -103,13 +103,26 @@ def check_ui(ui: dict, object_info: dict) -> list[str]:
     return problems
 
 
+def _is_link(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def _widget_default(spec):
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    if isinstance(kind, list):
+        return kind[0] if kind else ""
+    return {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(kind, "")
+
+
 def _depths(api: dict) -> dict[str, int]:
     memo: dict[str, int] = {}
 
     def depth(node_id: str) -> int:
         if node_id not in memo:
-            sources = [v[0] for v in api[node_id]["inputs"].values() if isinstance(v, list) and len(v) == 2
-                       and isinstance(v[0], str)]
+            sources = [v[0] for v in api[node_id]["inputs"].values() if _is_link(v)]
             memo[node_id] = 1 + max((depth(s) for s in sources), default=-1)
         return memo[node_id]
 
@@ -153,11 +166,23 @@ def api_to_ui(api: dict, object_info: dict, note: str = "", seed_control: str = 
                 entry["link"] = link_id
             inputs.append(entry)
         values = []
+        specs = dict(_inputs(info))
         for name in widget_names(info):
             if name.endswith(":control_after_generate"):
                 values.append(seed_control)
             elif name.endswith(":upload"):
                 values.append("image")
+            elif _is_link(node["inputs"].get(name)):
+                # a widget fed by a link: the frontend lists it as an input and keeps a widget value slot
+                src, slot = node["inputs"][name]
+                link_id += 1
+                links.append([link_id, int(src), slot, int(node_id), len(inputs),
+                              object_info[api[src]["class_type"]]["output"][slot]])
+                out_links[(src, slot)].append(link_id)
+                kind = specs[name][0]
+                inputs.append({"name": name, "type": kind if isinstance(kind, str) else "COMBO",
+                               "widget": {"name": name}, "link": link_id})
+                values.append(_widget_default(specs[name]))
             else:
                 values.append(node["inputs"][name])
         pos, size = positions[node_id]

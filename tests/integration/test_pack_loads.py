@@ -31,3 +31,8 @@ def test_pack_does_not_touch_core_lists(comfy):
     assert not any("loadout" in n.lower() for n in names)
     assert all(not k.startswith("Loadout") or v["python_module"].endswith(PACK_DIR_NAME)
                for k, v in comfy.object_info.items())
+
+
+def test_no_node_module_disabled_in_the_test_environment(comfy):
+    disabled = [l for l in comfy.server.log_text().splitlines() if "[Loadout] nodes in" in l and "disabled" in l]
+    assert not disabled, disabled

@@ -4,8 +4,8 @@ import logging
 from loadout.nodes.registry import NODE_MODULES, NodeModule, load_nodes
 
 
-def test_shipped_modules_register_prefixed_ids():
-    classes, names, disabled = load_nodes("loadout")
+def test_modules_without_comfyui_register_prefixed_ids():
+    classes, names, disabled = load_nodes("loadout", (NodeModule("memory_monitor"),))
     assert disabled == {}
     assert "LoadoutMemoryMonitor" in classes
     for node_id, cls in classes.items():

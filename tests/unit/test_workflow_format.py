@@ -12,6 +12,11 @@ API = {
     "1": {"class_type": "Src", "inputs": {"seed": 7, "mode": "b"}},
     "2": {"class_type": "Mid", "inputs": {"latent": ["1", 0], "scale": 0.5, "extra": ["1", 0]}},
 }
+LINKED_WIDGET = {
+    "1": {"class_type": "Src", "inputs": {"seed": 7, "mode": "b"}},
+    "2": {"class_type": "Mid", "inputs": {"latent": ["1", 0], "scale": ["3", 0]}},
+    "3": {"class_type": "Num", "inputs": {}},
+}
 
 
 def test_widget_slots_follow_object_info():
@@ -26,6 +31,15 @@ def test_api_to_ui_round_trips_and_checks_clean():
     assert [n["type"] for n in ui["nodes"]][-1] == "Note"
     src = next(n for n in ui["nodes"] if n["type"] == "Src")
     assert src["widgets_values"] == [7, "fixed", "b"]
+
+
+def test_widget_fed_by_a_link_round_trips():
+    info = dict(INFO, Num={"input": {"required": {}}, "output": ["FLOAT"], "output_name": ["FLOAT"]})
+    ui = api_to_ui(LINKED_WIDGET, info)
+    mid = next(n for n in ui["nodes"] if n["type"] == "Mid")
+    assert {"name": "scale", "type": "FLOAT", "widget": {"name": "scale"}, "link": 2} in mid["inputs"]
+    assert mid["widgets_values"] == [0.0]
+    assert ui_to_api(ui, info) == LINKED_WIDGET and check_ui(ui, info) == []
 
 
 def test_check_ui_reports_missing_types_and_bad_widgets():

@@ -1,0 +1,127 @@
+"""LoRA name → file, across every LoRA folder, in this order:
+
+1. the exact relative path in a folder (a diffusers/PEFT folder resolves to its weights file);
+2. the same without extension (``style/foo`` → ``style/foo.safetensors``);
+3. a unique basename across all folders (``foo`` → ``style/foo.safetensors``).
+
+A name that is absolute or contains ``..`` is refused; an ambiguous basename is an error listing the candidates.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+LORA_EXTENSIONS = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin")
+DIFFUSERS_WEIGHT_FILES = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors",
+                          "pytorch_lora_weights.bin", "adapter_model.bin")
+
+
+class LoraNameError(ValueError):
+    """A name that cannot be resolved; the message says why and what to do."""
+
+
+class UnsafeLoraName(LoraNameError):
+    pass
+
+
+class LoraNotFound(LoraNameError):
+    pass
+
+
+class AmbiguousLoraName(LoraNameError):
+    def __init__(self, message: str, candidates: list[str]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def check_name(name: str) -> str:
+    """The name with ``/`` separators, or UnsafeLoraName if it could leave its folder."""
+    if not name or not name.strip():
+        raise UnsafeLoraName("empty LoRA name")
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
+        raise UnsafeLoraName(f"{name!r} is an absolute path: give a name relative to a LoRA folder")
+    parts = re.split(r"[\\/]+", name)
+    if ".." in parts:
+        raise UnsafeLoraName(f"{name!r} contains '..': names may not leave the LoRA folders")
+    return "/".join(p for p in parts if p not in ("", "."))
+
+
+def diffusers_weights(folder: Path) -> Path | None:
+    for fname in DIFFUSERS_WEIGHT_FILES:
+        if (folder / fname).is_file():
+            return folder / fname
+    return None
+
+
+def _direct(folder: Path, name: str) -> Path | None:
+    p = folder / name
+    if p.is_file():
+        return p
+    if p.is_dir():
+        return diffusers_weights(p)
+    return None
+
+
+def _walk(folder: Path):
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs.sort()
+        root_path = Path(root)
+        for fname in sorted(files):
+            if fname.lower().endswith(LORA_EXTENSIONS):
+                yield root_path / fname
+        for d in dirs:
+            weights = diffusers_weights(root_path / d)
+            if weights is not None:
+                yield weights
+
+
+def _display(path: Path, folders: list[Path]) -> str:
+    for folder in folders:
+        try:
+            return path.relative_to(folder).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def resolve_lora(name: str, folders) -> Path:
+    folders = [Path(f) for f in folders if f and Path(f).is_dir()]
+    clean = check_name(name)
+    for folder in folders:
+        found = _direct(folder, clean)
+        if found:
+            return found
+    for folder in folders:
+        for ext in LORA_EXTENSIONS:
+            found = _direct(folder, clean + ext)
+            if found:
+                return found
+    base = clean.rsplit("/", 1)[-1]
+    base_stem = base
+    for ext in LORA_EXTENSIONS:
+        if base.lower().endswith(ext):
+            base_stem = base[: -len(ext)]
+    matches, seen, everything = [], set(), []
+    for folder in folders:
+        for path in _walk(folder):
+            everything.append(_display(path, folders))
+            if path.name in DIFFUSERS_WEIGHT_FILES and path.parent != folder:
+                label = path.parent.name
+            else:
+                label = path.name[: -len(path.suffix)] if path.suffix else path.name
+            real = os.path.realpath(path)
+            if (label == base_stem or path.name == base) and real not in seen:
+                seen.add(real)
+                matches.append(path)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        shown = [_display(m, folders) for m in matches]
+        raise AmbiguousLoraName(f"LoRA name {name!r} matches {len(matches)} files: {', '.join(shown)}; "
+                                "use the relative path to pick one", shown)
+    close = difflib.get_close_matches(clean, everything, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    searched = ", ".join(str(f) for f in folders) or "(no LoRA folder exists)"
+    raise LoraNotFound(f"LoRA {name!r} not found in {searched}.{hint} Put the file in a LoRA folder or fix the name.")

@@ -1,0 +1,37 @@
+"""Import ComfyUI (CPU) and the pack into this process, for model generation and in-process benchmarks."""
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+import types
+from pathlib import Path
+
+from .paths import REPO
+
+PACK_ALIAS = "loadout"
+
+
+def import_comfyui(comfy_dir: Path) -> None:
+    """Put ComfyUI's folder on sys.path and import its model management forced to the CPU."""
+    comfy_dir = str(Path(comfy_dir).resolve())
+    if comfy_dir not in sys.path:
+        sys.path.insert(0, comfy_dir)
+    saved, sys.argv = sys.argv, [sys.argv[0], "--cpu"]  # ComfyUI parses its CLI args at import
+    try:
+        import comfy.cli_args
+
+        comfy.cli_args.args.cpu = True
+        import comfy.model_management  # noqa: F401  (after --cpu, so CUDA is never probed)
+    finally:
+        sys.argv = saved
+
+
+def import_pack():
+    """The pack as package ``loadout`` (the repo folder), without putting the repo root on sys.path."""
+    if PACK_ALIAS not in sys.modules:
+        pkg = types.ModuleType(PACK_ALIAS)
+        pkg.__path__ = [str(REPO)]
+        pkg.__spec__ = importlib.machinery.ModuleSpec(PACK_ALIAS, None, is_package=True)
+        pkg.__spec__.submodule_search_locations = [str(REPO)]
+        sys.modules[PACK_ALIAS] = pkg
+    return sys.modules[PACK_ALIAS]
