@@ -4,7 +4,8 @@ Location: ``$LOADOUT_CONFIG`` if set, else ``loadout.json`` in ComfyUI's user di
 (``ComfyUI/user/loadout.json`` by default). Every key is optional::
 
     {
-      "lora": {"extra_dirs": ["/data/more-loras"], "cache_max_mb": 1024}
+      "lora": {"extra_dirs": ["/data/more-loras"], "cache_max_mb": 1024},
+      "vae": {"family_defaults": {"SD1": "vae-ft-mse.safetensors", "SDXL": "baked"}}
     }
 """
 from __future__ import annotations

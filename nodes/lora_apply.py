@@ -22,6 +22,7 @@ from .lora.files import LoraFileError, detect_format, read_lora_file
 from .lora.metadata import base_family, trigger_words
 from .lora.resolve import LoraNameError, LoraNotFound, resolve_lora
 from .lora.stack import normalise_stack
+from .model_family import model_family
 
 logger = logging.getLogger(__name__)
 ON_MISSING = ("error", "skip and report")
@@ -84,17 +85,6 @@ def configure_cache() -> None:
     wanted = DEFAULT_MAX_BYTES if mb is None else int(float(mb) * 1024 * 1024)
     if wanted != CACHE.max_bytes:
         CACHE.resize(wanted)
-
-
-def model_family(model) -> str | None:
-    import comfy.supported_models as sm  # noqa: PLC0415
-
-    cfg = getattr(getattr(model, "model", None), "model_config", None)
-    for cls, family in ((sm.SDXLRefiner, "SDXL"), (sm.SDXL, "SDXL"), (sm.SD15, "SD1"), (sm.SD20, "SD2")):
-        if isinstance(cfg, cls):
-            return family
-    name = type(cfg).__name__ if cfg is not None else ""
-    return "FLUX" if name.startswith("Flux") else ("SD3" if name.startswith("SD3") else None)
 
 
 def lora_key_map(model, clip) -> KeyMap:
@@ -193,6 +183,7 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
     new_clip = clip.clone() if clip is not None else None
     key_map = lora_key_map(model, clip) if entries else None
     family = model_family(model) if model is not None else None
+    family = {"SDXL_REFINER": "SDXL", "other": None}.get(family, family)  # metadata names no refiner
     folders = lora_folders()
     results = []
     for index, entry in enumerate(entries, start=1):

@@ -29,6 +29,8 @@ class NodeModule:
 NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("memory_monitor"),
     NodeModule("lora_nodes"),
+    NodeModule("vae_tiled_nodes"),
+    NodeModule("vae_select_nodes"),
 )
 
 

@@ -1,0 +1,20 @@
+"""Which family a ComfyUI MODEL belongs to, by its model config class (read live from comfy.supported_models)."""
+from __future__ import annotations
+
+FAMILIES = ("SD1", "SD2", "SDXL", "SDXL_REFINER", "SD3", "FLUX", "other")
+
+
+def model_family(model) -> str:
+    import comfy.supported_models as sm  # noqa: PLC0415
+
+    cfg = getattr(getattr(model, "model", None), "model_config", None)
+    for cls, family in ((sm.SDXLRefiner, "SDXL_REFINER"), (sm.SDXL, "SDXL"), (sm.SD15, "SD1"),
+                        (sm.SD20, "SD2")):
+        if isinstance(cfg, cls):
+            return family
+    name = type(cfg).__name__ if cfg is not None else ""
+    if name.startswith("Flux"):
+        return "FLUX"
+    if name.startswith("SD3"):
+        return "SD3"
+    return "other"
