@@ -125,20 +125,15 @@ def _build_key_map(model, clip) -> KeyMap:
     return KeyMap(key_map, frozenset(clip_targets))
 
 
-def module_prefixes(tensors: dict) -> set:
-    """Every prefix of every key that ends just before a '.' or '_' (the candidate module names)."""
-    prefixes = set()
-    for k in tensors:
-        for i, ch in enumerate(k):
-            if ch in "._":
-                prefixes.add(k[:i])
-    return prefixes
+def key_prefixes(key: str):
+    """Every prefix of ``key`` that ends just before a '.' or '_': the module names it could belong to."""
+    return (key[:i] for i, ch in enumerate(key) if ch in "._")
 
 
 def relevant_entries(tensors: dict, key_map: dict) -> dict:
     """The part of the key map this file can match, in the key map's order: load_lora then checks ~one entry
     per module instead of thousands, with the same patches."""
-    prefixes = module_prefixes(tensors)
+    prefixes = {p for k in tensors for p in key_prefixes(k)}
     return {x: target for x, target in key_map.items() if x in prefixes}
 
 
@@ -146,16 +141,7 @@ def unmatched_keys(tensors: dict, key_map: dict, patches: dict) -> list[str]:
     """File keys not consumed by any patch: a key counts as used when it starts with a matched module name
     followed by '.' or '_' (``x.lora_up.weight``, ``x.alpha``, ``x_lora.up.weight``)."""
     matched = {x for x, target in key_map.items() if target in patches}
-    out = []
-    for k in tensors:
-        used = False
-        for i, ch in enumerate(k):
-            if ch in "._" and k[:i] in matched:
-                used = True
-                break
-        if not used:
-            out.append(k)
-    return sorted(out)
+    return sorted(k for k in tensors if not any(p in matched for p in key_prefixes(k)))
 
 
 def files_signature(names) -> str:

@@ -46,10 +46,6 @@ class LoraEntry(tuple):
         return f"LoraEntry({self[0]!r}, {self[1]!r}, {self[2]!r}{extra})"
 
 
-def category_of(entry) -> str:
-    return getattr(entry, "category", "") or ""
-
-
 def normalise_stack(stack) -> list[LoraEntry]:
     """Accept our stacks and Comfyroll/Efficiency ones (lists of 3-sequences); drop their ``"None"`` entries."""
     if stack is None:
