@@ -31,6 +31,7 @@ NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("lora_nodes"),
     NodeModule("vae_tiled_nodes"),
     NodeModule("vae_select_nodes"),
+    NodeModule("scheduler_nodes"),
 )
 
 
