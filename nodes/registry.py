@@ -32,6 +32,7 @@ NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("vae_tiled_nodes"),
     NodeModule("vae_select_nodes"),
     NodeModule("scheduler_nodes"),
+    NodeModule("controlnet_nodes"),
 )
 
 

@@ -18,6 +18,7 @@ through ComfyUI's loaders to prove they are accepted and that every LoRA key mat
     models/loras/loadout-tiny-kohya-c.safetensors       kohya, other seed, metadata claims SDXL (mismatch)
     models/loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors   the PEFT file as a diffusers folder
     models/controlnet/loadout-tiny-controlnet.safetensors  ldm ControlNet (`control_model.*`) for the tiny UNet
+    models/controlnet/loadout-tiny-controlnet-b.safetensors  the same architecture, other seed (stack tests)
 
 Usage: python scripts/make_tiny_models.py [--comfyui DIR] [--models DIR] [--force]  (defaults: the harness's)
 Random weights: the images are noise. They prove loading, patching, sampling and plumbing, not image quality.
@@ -64,6 +65,7 @@ FILES = {
     "kohya_c": "loras/loadout-tiny-kohya-c.safetensors",
     "peft_folder": "loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors",
     "controlnet": "controlnet/loadout-tiny-controlnet.safetensors",
+    "controlnet_b": "controlnet/loadout-tiny-controlnet-b.safetensors",
 }
 ATTENTION_TARGETS = (".to_q.", ".to_k.", ".to_v.", ".to_out.0.", ".ff.net.0.proj.", ".ff.net.2.", ".proj_in.",
                      ".proj_out.")
@@ -177,8 +179,9 @@ def make_controlnet(models: Path) -> None:
 
     cfg = {k: v for k, v in SD15_UNET.items() if k not in ("out_channels", "transformer_depth_output",
                                                            "use_temporal_attention", "use_temporal_resblock")}
-    net = initialise(ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, **cfg), SEED + 30)
-    save(to_fp16({"control_model." + k: v for k, v in net.state_dict().items()}), models / FILES["controlnet"])
+    for key, seed in (("controlnet", SEED + 30), ("controlnet_b", SEED + 31)):
+        net = initialise(ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, **cfg), seed)
+        save(to_fp16({"control_model." + k: v for k, v in net.state_dict().items()}), models / FILES[key])
 
 
 def lora_targets(model_patcher, clip):

@@ -7,6 +7,7 @@ TINY_VAE = "loadout-tiny-kl-vae.safetensors"
 TINY_KOHYA = "loadout-tiny-kohya.safetensors"
 TINY_PEFT = "loadout-tiny-peft.safetensors"
 TINY_CONTROLNET = "loadout-tiny-controlnet.safetensors"
+TINY_CONTROLNET_B = "loadout-tiny-controlnet-b.safetensors"
 
 
 def txt2img(*, ckpt=TINY_SD15, size=64, steps=4, seed=42, lora=None, lora_strength=1.0, controlnet=None,

@@ -1,0 +1,1 @@
+"""ControlNet stack logic: entry normalisation and model-folder resolution (no ComfyUI import)."""
