@@ -2,8 +2,9 @@
 
 XDoG: difference of two Gaussian blurs (sigma 0.5 and 5.0) of the grey image; where the fine blur is brighter
 than the coarse one by more than ``threshold`` (in 0–255 units) the pixel is a stroke. HED scribble: the soft
-edge map is thinned to its ridges (non-maximum suppression across the edge direction), blurred, binarised —
-so strokes come out as 1–3 px lines whatever the edge width, as ControlNet 1.1 prepared its scribble data.
+edge map is thinned to its ridges (non-maximum suppression across the edge direction), the strong ridges are
+widened by a blur and binarised — strokes of even width whatever the edge width, as ControlNet 1.1 prepared its
+scribble data.
 """
 from __future__ import annotations
 
@@ -43,13 +44,17 @@ def thin_edges(soft: np.ndarray, low: float = 0.0) -> np.ndarray:
     return np.where(keep & (x > low), x, 0).astype(np.float32)
 
 
-def scribble_from_soft_edges(soft_u8: np.ndarray, threshold: int = 32, blur: float = 3.0) -> np.ndarray:
-    """ControlNet 1.1's scribble from an HED soft-edge map (HxW uint8): thin, blur, binarise at ``threshold``."""
+def scribble_from_soft_edges(soft_u8: np.ndarray, threshold: int = 127, blur: float = 3.0) -> np.ndarray:
+    """ControlNet 1.1's scribble from an HED soft-edge map (HxW uint8): ridges of the soft edges stronger than
+    ``threshold`` become 1 px strokes, which a Gaussian blur (sigma ``blur``) widens; every pixel the blur
+    reaches (above 4 of 255) is a stroke. Thicker blur, thicker strokes."""
     import cv2
 
-    if not 1 <= threshold <= 255:
-        raise ValueError(f"threshold must be 1–255, got {threshold}")
-    thin = thin_edges(soft_u8)
+    if not 1 <= threshold <= 254:
+        raise ValueError(f"threshold must be 1–254, got {threshold}")
+    if blur < 0:
+        raise ValueError(f"blur must be >= 0, got {blur}")
+    strokes = np.where(thin_edges(soft_u8) > threshold, 255.0, 0.0).astype(np.float32)
     if blur > 0:
-        thin = cv2.GaussianBlur(thin, (0, 0), blur)
-    return np.where(thin > threshold, 255, 0).astype(np.uint8)
+        strokes = cv2.GaussianBlur(strokes, (0, 0), blur)
+    return np.where(strokes > 4, 255, 0).astype(np.uint8)
