@@ -1,0 +1,97 @@
+"""Monocular depth for ControlNet depth models from a local transformers folder: Depth Anything (v1/v2), DPT
+or MiDaS-DPT in Hugging Face format, under ``<annotators>/depth/<model>/``. Nothing downloads.
+
+These models predict relative inverse depth (disparity: near = large); the output is that prediction resized to
+the input (bicubic) and min–max normalised to 0–255 — near = bright, as ControlNet depth models were trained.
+Metric-depth checkpoints (``depth_estimation_type: metric``) predict distance and are inverted first.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .weights import find_model_dir
+
+EXAMPLES = (", e.g. a copy of depth-anything/Depth-Anything-V2-Small-hf, LiheYoung/depth-anything-small-hf or "
+            "Intel/dpt-hybrid-midas")
+_lock = threading.Lock()
+_models: dict = {}
+
+
+class DepthModel:
+    def __init__(self, path: Path, model, processor):
+        self.path, self.model, self.processor = path, model, processor
+
+
+def _quiet_transformers():
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def load_depth_model(model_dir) -> DepthModel:
+    """Load (cached per folder and modification time) a depth model folder; local files only."""
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+
+    path = Path(model_dir)
+    weights = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin")]
+    key = (str(path.resolve()), max((p.stat().st_mtime_ns for p in weights), default=0))
+    with _lock:
+        if key in _models:
+            return _models[key]
+    _quiet_transformers()
+    model = AutoModelForDepthEstimation.from_pretrained(path, local_files_only=True, use_safetensors=None)
+    try:
+        processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError):
+        processor = None  # no preprocessor_config.json: ImageNet normalisation at a multiple of 14 (see _inputs)
+    model.eval().requires_grad_(False).to(torch.float32)
+    dm = DepthModel(path, model, processor)
+    with _lock:
+        _models[key] = dm
+    return dm
+
+
+def _inputs(image: np.ndarray, dm: DepthModel):
+    import torch
+    import torch.nn.functional as F
+
+    if dm.processor is not None:
+        return dm.processor(images=image, return_tensors="pt")["pixel_values"]
+    x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    h, w = image.shape[:2]
+    k = 518 / min(h, w)
+    x = F.interpolate(x, size=(max(14, round(h * k / 14) * 14), max(14, round(w * k / 14) * 14)), mode="bicubic",
+                      align_corners=False)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def estimate_depth(image: np.ndarray, dm: DepthModel) -> np.ndarray:
+    """HxW uint8 inverse depth (near = bright) at the input's size."""
+    import torch
+    import torch.nn.functional as F
+
+    if min(image.shape[:2]) < 2:
+        raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is too small for depth estimation")
+    with torch.inference_mode():
+        pred = dm.model(pixel_values=_inputs(image, dm)).predicted_depth
+        pred = F.interpolate(pred[:, None].float(), size=image.shape[:2], mode="bicubic", align_corners=False)[0, 0]
+    d = pred.numpy().astype(np.float64)
+    if getattr(dm.model.config, "depth_estimation_type", "relative") == "metric":
+        d = 1.0 / np.maximum(d, 1e-6)  # metric models predict distance: invert to near = bright
+    lo, hi = float(d.min()), float(d.max())
+    if not np.isfinite([lo, hi]).all():
+        raise ValueError(f"the depth model in {dm.path} produced non-finite values")
+    if hi - lo < 1e-12:
+        return np.zeros(image.shape[:2], np.uint8)
+    return np.round((d - lo) / (hi - lo) * 255.0).astype(np.uint8)
+
+
+def find_depth_model(roots, name: str = "") -> Path:
+    return find_model_dir(roots, "depth", name, EXAMPLES)

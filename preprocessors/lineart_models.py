@@ -1,0 +1,160 @@
+"""Lineart "realistic" / "coarse" and "anime" from their standard weight files in ``<annotators>/lineart/``.
+
+- realistic: ``sk_model.pth``, coarse: ``sk_model2.pth`` — the generator of "Learning to generate line drawings"
+  (Chan et al. 2022): reflection-padded 7x7 conv to 64 channels, two stride-2 convs (128, 256), three residual
+  blocks, two transposed convs back (128, 64), a 7x7 conv to one channel and a sigmoid; instance norm without
+  parameters. Input RGB in 0–1; output dark lines on white, which we invert.
+- anime: ``netG.pth`` — a pix2pix U-Net (8 down/up levels, 64 base channels, instance norm without parameters,
+  skip connections by concatenation, tanh). Input RGB in -1–1 at a multiple of 256; output dark lines on white.
+Our modules are written from those architecture descriptions with the same state-dict keys, so the published
+files load with ``strict=True`` (a mismatch is reported with the missing and unexpected keys). Files are read
+with safetensors or ``torch.load(weights_only=True)``; the output is white lines on black, as ControlNet's
+lineart models expect.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+FILES = {"realistic": ["sk_model.pth", "sk_model.safetensors"], "coarse": ["sk_model2.pth", "sk_model2.safetensors"],
+         "anime": ["netG.pth", "netG.safetensors"]}
+_lock = threading.Lock()
+_nets: dict = {}
+
+
+def build_realistic(residual_blocks: int = 3):
+    from torch import nn
+
+    class Residual(nn.Module):
+        def __init__(self, ch):
+            super().__init__()
+            self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch),
+                                            nn.ReLU(inplace=True), nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3),
+                                            nn.InstanceNorm2d(ch))
+
+        def forward(self, x):
+            return x + self.conv_block(x)
+
+    class LineGenerator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model0 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, 64, 7), nn.InstanceNorm2d(64),
+                                        nn.ReLU(inplace=True))
+            self.model1 = nn.Sequential(
+                nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.InstanceNorm2d(128), nn.ReLU(inplace=True),
+                nn.Conv2d(128, 256, 3, stride=2, padding=1), nn.InstanceNorm2d(256), nn.ReLU(inplace=True))
+            self.model2 = nn.Sequential(*[Residual(256) for _ in range(residual_blocks)])
+            self.model3 = nn.Sequential(
+                nn.ConvTranspose2d(256, 128, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(128),
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(128, 64, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(64),
+                nn.ReLU(inplace=True))
+            self.model4 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(64, 1, 7), nn.Sigmoid())
+
+        def forward(self, x):
+            return self.model4(self.model3(self.model2(self.model1(self.model0(x)))))
+
+    return LineGenerator()
+
+
+def build_anime(levels: int = 8, base: int = 64):
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        """One U-Net level: down, the inner level, up; its output is [input, up] (except the outermost)."""
+
+        def __init__(self, outer, inner, inner_block=None, outermost=False, innermost=False, in_ch=None):
+            super().__init__()
+            self.outermost = outermost
+            down = nn.Conv2d(in_ch or outer, inner, 4, stride=2, padding=1, bias=True)
+            if outermost:
+                up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1)
+                layers = [down, inner_block, nn.ReLU(True), up, nn.Tanh()]
+            elif innermost:
+                up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=True)
+                layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, nn.InstanceNorm2d(outer)]
+            else:
+                up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=True)
+                layers = [nn.LeakyReLU(0.2, True), down, nn.InstanceNorm2d(inner), inner_block, nn.ReLU(True), up,
+                          nn.InstanceNorm2d(outer)]
+            self.model = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            block = Block(base * 8, base * 8, innermost=True)
+            for _ in range(levels - 5):
+                block = Block(base * 8, base * 8, block)
+            block = Block(base * 4, base * 8, block)
+            block = Block(base * 2, base * 4, block)
+            block = Block(base, base * 2, block)
+            self.model = Block(1, base, block, outermost=True, in_ch=3)
+
+        def forward(self, x):
+            return self.model(x)
+
+    return UNet()
+
+
+def _read_state_dict(path: Path) -> dict:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        sd = load_file(str(path))
+    else:
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises several types for refused pickles
+            raise ValueError(f"{path} could not be read safely (weights_only=True): {e}") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    return {k.replace("module.", "", 1) if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def load_lineart(path, mode: str):
+    """The network for ``mode`` (realistic / coarse / anime) with the file's weights, eval, float32; cached."""
+    if mode not in FILES:
+        raise ValueError(f"lineart mode must be one of {sorted(FILES)}, got {mode!r}")
+    path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, mode)
+    with _lock:
+        if key in _nets:
+            return _nets[key]
+    net = build_anime() if mode == "anime" else build_realistic()
+    sd = _read_state_dict(path)
+    result = net.load_state_dict(sd, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"{path.name} does not fit the {mode} lineart network: missing "
+                         f"{result.missing_keys[:4]}{'…' if len(result.missing_keys) > 4 else ''}, unexpected "
+                         f"{result.unexpected_keys[:4]}{'…' if len(result.unexpected_keys) > 4 else ''}")
+    net.eval().requires_grad_(False).float()
+    with _lock:
+        _nets[key] = net
+    return net
+
+
+def lineart(image: np.ndarray, net, mode: str) -> np.ndarray:
+    """HxW uint8, white lines on black."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image.shape[:2]
+    x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        if mode == "anime":
+            hh, ww = max(256, int(np.ceil(h / 256) * 256)), max(256, int(np.ceil(w / 256) * 256))
+            xi = F.interpolate(x, size=(hh, ww), mode="bicubic", align_corners=False) * 2 - 1
+            y = (net(xi) + 1) / 2
+            y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
+        else:
+            y = net(x)[:, :, :h, :w]
+    line = y[0, 0].clamp(0, 1).numpy()
+    return np.round((1.0 - line) * 255.0).astype(np.uint8)

@@ -1,0 +1,70 @@
+"""ADE20K semantic segmentation for ControlNet seg models, from a local transformers folder
+(``<annotators>/segmentation/<model>/``): SegFormer, UperNet, or any ``AutoModelForSemanticSegmentation``
+checkpoint trained on ADE20K's 150 classes. The class map is drawn in the ADE20K palette (``ade20k.py``)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .ade20k import PALETTE, colourise
+from .weights import find_model_dir
+
+EXAMPLES = (", e.g. a copy of nvidia/segformer-b0-finetuned-ade-512-512 or openmmlab/upernet-convnext-small "
+            "(150 ADE20K classes)")
+_lock = threading.Lock()
+_models: dict = {}
+
+
+class SegmentationModel:
+    def __init__(self, path: Path, model, processor):
+        self.path, self.model, self.processor = path, model, processor
+
+
+def load_segmentation_model(model_dir) -> SegmentationModel:
+    """Load (cached) a semantic segmentation folder; it must predict the 150 ADE20K classes."""
+    import torch
+    import transformers
+    from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+
+    path = Path(model_dir)
+    weights = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin")]
+    key = (str(path.resolve()), max((p.stat().st_mtime_ns for p in weights), default=0))
+    with _lock:
+        if key in _models:
+            return _models[key]
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    model = AutoModelForSemanticSegmentation.from_pretrained(path, local_files_only=True)
+    if model.config.num_labels != len(PALETTE):
+        raise ValueError(f"{path} predicts {model.config.num_labels} classes, not ADE20K's {len(PALETTE)}; "
+                         f"ControlNet seg models expect ADE20K colours: use an ADE20K checkpoint")
+    try:
+        processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} has no preprocessor_config.json; copy it from the model's repository") from e
+    model.eval().requires_grad_(False).to(torch.float32)
+    sm = SegmentationModel(path, model, processor)
+    with _lock:
+        _models[key] = sm
+    return sm
+
+
+def segment_ade20k(image: np.ndarray, sm: SegmentationModel) -> tuple[np.ndarray, np.ndarray]:
+    """(class map HxW int32, colour image HxWx3 uint8) at the input's size."""
+    import torch
+    import torch.nn.functional as F
+
+    if min(image.shape[:2]) < 2:
+        raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is too small for segmentation")
+    inputs = sm.processor(images=image, return_tensors="pt")
+    with torch.inference_mode():
+        logits = sm.model(pixel_values=inputs["pixel_values"]).logits
+        logits = F.interpolate(logits.float(), size=image.shape[:2], mode="bilinear", align_corners=False)
+    classes = logits.argmax(dim=1)[0].numpy().astype(np.int32)
+    return classes, colourise(classes)
+
+
+def find_segmentation_model(roots, name: str = "") -> Path:
+    return find_model_dir(roots, "segmentation", name, EXAMPLES)

@@ -1,0 +1,92 @@
+"""Depth, ADE20K segmentation and lineart realistic/anime: the documented error without weights, and tiny
+random-initialised models in the real formats (transformers folders, .pth state dicts) load and run."""
+import numpy as np
+import pytest
+import tiny_annotators
+
+from loadout.preprocessors import ade20k, depth, lineart_models, segmentation, weights
+
+IMG = np.random.default_rng(0).integers(0, 255, (333, 517, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def annotators(tmp_path_factory):
+    root = tmp_path_factory.mktemp("annotators")
+    tiny_annotators.make_all(root, anime=True)
+    return root
+
+
+def test_missing_weights_name_the_folder_to_create(tmp_path):
+    with pytest.raises(weights.MissingWeightsError, match=r"create .*annotators/depth/<model name>/.*Depth-Anything"):
+        depth.find_depth_model([tmp_path / "annotators"])
+    with pytest.raises(weights.MissingWeightsError, match=r"segmentation.*segformer-b0-finetuned-ade"):
+        segmentation.find_segmentation_model([tmp_path / "annotators"])
+    with pytest.raises(weights.MissingWeightsError, match=r"sk_model.pth.*lineart"):
+        weights.find_weight_file([tmp_path / "annotators"], "lineart", lineart_models.FILES["realistic"],
+                                 "lineart realistic")
+    with pytest.raises(ValueError, match="escapes"):
+        depth.find_depth_model([tmp_path], "../x")
+
+
+def test_tiny_depth_anything_loads_and_gives_normalised_inverse_depth(annotators):
+    path = depth.find_depth_model([annotators])
+    assert path.name == tiny_annotators.DEPTH_NAME
+    dm = depth.load_depth_model(path)
+    out = depth.estimate_depth(IMG, dm)
+    assert out.shape == IMG.shape[:2] and out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+    assert np.array_equal(out, depth.estimate_depth(IMG, dm)) and depth.load_depth_model(path) is dm
+
+
+def test_ade20k_palette_is_the_standard_table():
+    assert len(ade20k.PALETTE) == 150
+    assert ade20k.PALETTE[:4] == [(120, 120, 120), (180, 120, 120), (6, 230, 230), (80, 50, 50)]
+    assert ade20k.PALETTE[-1] == (92, 0, 255) and ade20k.PALETTE[12] == (150, 5, 61)  # 12 = person
+    assert len(set(ade20k.PALETTE)) == 149  # the standard table repeats (140, 140, 140) at 6 and 48
+    cm = np.array([[0, 12], [149, 2]])
+    assert ade20k.colourise(cm)[0, 1].tolist() == [150, 5, 61]
+    with pytest.raises(ValueError):
+        ade20k.colourise(np.array([[150]]))
+
+
+def test_tiny_segformer_segments_in_the_palette(annotators):
+    sm = segmentation.load_segmentation_model(segmentation.find_segmentation_model([annotators]))
+    classes, colour = segmentation.segment_ade20k(IMG, sm)
+    assert classes.shape == IMG.shape[:2] and colour.shape == IMG.shape
+    assert np.array_equal(colour, np.asarray(ade20k.PALETTE, np.uint8)[classes])
+
+
+def test_segmentation_refuses_a_model_without_150_classes(tmp_path):
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    cfg = SegformerConfig(num_labels=19, hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
+                          depths=[1, 1, 1, 1], decoder_hidden_size=16)
+    SegformerForSemanticSegmentation(cfg).save_pretrained(tmp_path / "city")
+    with pytest.raises(ValueError, match="19 classes, not ADE20K's 150"):
+        segmentation.load_segmentation_model(tmp_path / "city")
+
+
+@pytest.mark.parametrize("mode,file", [("realistic", "sk_model.pth"), ("anime", "netG.pth")])
+def test_lineart_models_load_strictly_and_draw_white_on_black(annotators, mode, file):
+    path = weights.find_weight_file([annotators], "lineart", [file], mode)
+    net = lineart_models.load_lineart(path, mode)
+    out = lineart_models.lineart(IMG, net, mode)
+    assert out.shape == IMG.shape[:2] and out.dtype == np.uint8
+    assert lineart_models.load_lineart(path, mode) is net
+
+
+def test_lineart_file_of_the_wrong_layout_is_reported(annotators):
+    with pytest.raises(ValueError, match="does not fit the anime lineart network: missing"):
+        lineart_models.load_lineart(annotators / "lineart" / "sk_model.pth", "anime")
+
+
+def test_pickled_code_in_a_pth_is_refused(tmp_path):
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    bad = tmp_path / "sk_model.pth"
+    bad.write_bytes(pickle.dumps({"model0.1.weight": Boom()}))
+    with pytest.raises(ValueError, match="could not be read safely"):
+        lineart_models.load_lineart(bad, "realistic")
