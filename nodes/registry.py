@@ -33,6 +33,8 @@ NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("vae_select_nodes"),
     NodeModule("scheduler_nodes"),
     NodeModule("controlnet_nodes"),
+    NodeModule("preprocessor_nodes"),
+    NodeModule("pose_nodes", requires=("mediapipe",), extra="pose"),
 )
 
 

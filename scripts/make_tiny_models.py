@@ -19,6 +19,9 @@ through ComfyUI's loaders to prove they are accepted and that every LoRA key mat
     models/loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors   the PEFT file as a diffusers folder
     models/controlnet/loadout-tiny-controlnet.safetensors  ldm ControlNet (`control_model.*`) for the tiny UNet
     models/controlnet/loadout-tiny-controlnet-b.safetensors  the same architecture, other seed (stack tests)
+    models/annotators/...                               tiny depth / segmentation / lineart models
+                                                       (scripts/tiny_annotators.py)
+    input/loadout_grace_hopper.jpg                      matplotlib's real photo, for the workflows
 
 Usage: python scripts/make_tiny_models.py [--comfyui DIR] [--models DIR] [--force]  (defaults: the harness's)
 Random weights: the images are noise. They prove loading, patching, sampling and plumbing, not image quality.
@@ -299,8 +302,23 @@ def verify(models: Path) -> dict:
     return report, model, clip
 
 
+PHOTO = "loadout_grace_hopper.jpg"
+
+
+def copy_photo(input_dir: Path) -> None:
+    """The real photo the workflows use (matplotlib ships it), into ComfyUI's input folder."""
+    import shutil
+
+    import matplotlib
+
+    input_dir.mkdir(parents=True, exist_ok=True)
+    dest = input_dir / PHOTO
+    if not dest.is_file():
+        shutil.copyfile(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg", dest)
+
+
 def stamp_value() -> str:
-    source = Path(__file__).read_bytes()
+    source = Path(__file__).read_bytes() + (Path(__file__).parent / "tiny_annotators.py").read_bytes()
     return hashlib.sha256(source + GENERATOR_VERSION.encode()).hexdigest()[:16]
 
 
@@ -318,6 +336,7 @@ def main(argv=None) -> int:
         args.models = args.models or h.models
     logging.basicConfig(level=logging.INFO, format="[tiny-models] %(message)s")
 
+    copy_photo(args.models.parent / "input")
     stamp = args.models / ".loadout-tiny-models"
     if not args.force and stamp.is_file() and stamp.read_text().strip() == stamp_value() and all(
         (args.models / f).is_file() for f in FILES.values()
@@ -341,6 +360,11 @@ def main(argv=None) -> int:
     model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(args.models / FILES["sd15"]), output_vae=False)
     loras = make_loras(args.models, model, clip)
     report, _, _ = verify(args.models)
+    import tiny_annotators
+    from loadout_harness.inprocess import import_pack
+
+    import_pack()
+    tiny_annotators.make_all(args.models / "annotators")
     stamp.write_text(stamp_value() + "\n")
     log.info("done in %.1f s: %s, LoRA modules %s", time.time() - t0, report, loras)
     return 0

@@ -82,10 +82,11 @@ reqs="$CACHE/requirements.lock-input.txt"
   echo "requests"
   cat "$REPO/requirements.txt" "$REPO/requirements-dev.txt"
 } > "$reqs.new"
-stamp="$VENV/.loadout-deps-$(sha256sum "$reqs.new" | cut -c1-16)"
+stamp="$VENV/.loadout-deps-$(cat "$reqs.new" "$REPO/requirements-nodeps.txt" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing ComfyUI, pack and test requirements"
   "${PIP[@]}" -r "$reqs.new" torch==2.14.1 torchvision==0.29.1
+  "${PIP[@]}" --no-deps -r "$REPO/requirements-nodeps.txt"
   rm -f "$VENV"/.loadout-deps-*
   touch "$stamp"
 fi
