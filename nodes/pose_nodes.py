@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from ..preprocessors import openpose_format, openpose_render, pose_mediapipe
 from .preprocess_common import common_inputs, fail, run_batch
 
 
@@ -32,6 +31,8 @@ class LoadoutPosePreprocessor:
                                                                      "out (e.g. limbs outside the frame)."})}}
 
     def process(self, image, resolution, output_size, body, hands, face, min_visibility):
+        from ..preprocessors import openpose_format, openpose_render, pose_mediapipe
+
         node = self.DISPLAY_NAME
         docs = []
 

@@ -8,10 +8,9 @@ import logging
 import numpy as np
 import torch
 
-from ..preprocessors import canny, image_ops, lineart_standard, mlsd, normal, scribble
-from ..preprocessors.weights import find_weight_file, list_model_dirs
 from .preprocess_common import annotator_roots, common_inputs, fail, register_annotators_folder, run_batch
 
+# preprocessors/ modules are imported when a node runs (cheap start-up); each import below is local.
 logger = logging.getLogger(__name__)
 CATEGORY = "Loadout/ControlNet preprocessors"
 register_annotators_folder()
@@ -21,6 +20,7 @@ register_annotators_folder()
 
 def hed_net():
     from ..preprocessors import hed
+    from ..preprocessors.weights import find_weight_file
 
     try:
         path = find_weight_file(annotator_roots(), "hed", [hed.WEIGHTS_NAME], "HED")
@@ -47,6 +47,9 @@ def seg_model(name: str):
 
 
 def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
+    from ..preprocessors import lineart_standard
+    from ..preprocessors.weights import find_weight_file
+
     if mode == "standard":
         return lambda im: lineart_standard.lineart_standard(im, sigma, intensity)
     from ..preprocessors import lineart_models
@@ -59,6 +62,8 @@ def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
 
 
 def scribble_fn(method: str, threshold: int, blur: float):
+    from ..preprocessors import scribble
+
     if method == "xdog":
         return lambda im: scribble.scribble_xdog(im, threshold)
     from ..preprocessors import hed
@@ -88,6 +93,8 @@ def depth_fn(model: str):
 
 
 def normal_fn(model: str, bg_threshold: float = 0.1, depth_scale: float = 255.0):
+    from ..preprocessors import normal
+
     est = depth_fn(model)
     return lambda im: normal.normal_from_depth(est(im), bg_threshold, depth_scale=depth_scale)
 
@@ -99,10 +106,22 @@ def hed_fn():
     return lambda im: hed.hed_soft_edge(im, net)
 
 
+def canny_fn(low: int = 100, high: int = 200, l2: bool = False):
+    from ..preprocessors import canny
+
+    return lambda im: canny.canny(im, low, high, l2)
+
+
+def mlsd_fn(score: float = 0.1, min_length: float = 10.0):
+    from ..preprocessors import mlsd
+
+    return lambda im: mlsd.mlsd(im, score, min_length)
+
+
 # name → (factory with defaults, resize back with nearest?) for the all-in-one node
 ALL_IN_ONE = {
-    "canny": (lambda: (lambda im: canny.canny(im, 100, 200)), False),
-    "mlsd": (lambda: (lambda im: mlsd.mlsd(im)), False),
+    "canny": (canny_fn, False),
+    "mlsd": (mlsd_fn, False),
     "scribble (xdog)": (lambda: scribble_fn("xdog", 32, 3.0), False),
     "scribble (hed)": (lambda: scribble_fn("hed", 127, 3.0), False),
     "lineart (standard)": (lambda: lineart_fn("standard"), False),
@@ -118,6 +137,8 @@ ALL_IN_ONE = {
 
 
 def _model_choices(subdir: str) -> list[str]:
+    from ..preprocessors.weights import list_model_dirs
+
     return ["auto"] + list_model_dirs(annotator_roots(), subdir)
 
 
@@ -158,8 +179,7 @@ class LoadoutCannyPreprocessor(_Preprocessor):
         if low_threshold > high_threshold:
             raise ValueError(f"[Loadout] {self.DISPLAY_NAME}: input 'low_threshold' ({low_threshold}) is above "
                              f"'high_threshold' ({high_threshold}); lower it or raise high_threshold")
-        return self._run(image, resolution, output_size,
-                         lambda: (lambda im: canny.canny(im, low_threshold, high_threshold, l2_gradient)))
+        return self._run(image, resolution, output_size, lambda: canny_fn(low_threshold, high_threshold, l2_gradient))
 
 
 class LoadoutMLSDPreprocessor(_Preprocessor):
@@ -177,7 +197,7 @@ class LoadoutMLSDPreprocessor(_Preprocessor):
                                      "tooltip": "Shortest segment kept, in detection pixels."})}}
 
     def process(self, image, resolution, output_size, score, min_length):
-        return self._run(image, resolution, output_size, lambda: (lambda im: mlsd.mlsd(im, score, min_length)))
+        return self._run(image, resolution, output_size, lambda: mlsd_fn(score, min_length))
 
 
 class LoadoutScribblePreprocessor(_Preprocessor):
@@ -270,6 +290,8 @@ class LoadoutNormalFromDepth:
         }}
 
     def process(self, depth, bg_threshold, depth_scale):
+        from ..preprocessors import normal
+
         try:
             return (run_batch(self.DISPLAY_NAME, depth, None, "input size",
                               lambda im: normal.normal_from_depth(im[:, :, 0], bg_threshold, depth_scale=depth_scale)),)
@@ -354,7 +376,7 @@ class LoadoutOpenPoseRender:
     def render(self, keypoints, width, height, draw_body, draw_hands, draw_face):
         import json
 
-        from ..preprocessors import openpose_format, openpose_render
+        from ..preprocessors import image_ops, openpose_format, openpose_render
 
         node = self.DISPLAY_NAME
         try:

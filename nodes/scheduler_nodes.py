@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from .model_family import model_family
-from .schedules import auto, catalog, presets
-from .schedules.plot import plot_sigmas
+
+# The schedule maths (nodes/schedules/) is imported when a node runs or lists its options, not at start-up,
+# to keep the pack's import time low.
+DISTILLED = ("none", "lcm", "turbo", "lightning", "hyper")  # auto.DISTILLED; a unit test keeps them equal
 
 logger = logging.getLogger(__name__)
 MAX_STEPS = 10000
@@ -44,7 +46,7 @@ PARAM_INPUTS = {
     "gits_coeff": ("FLOAT", {"default": 1.2, "min": 0.8, "max": 1.5, "step": 0.05,
                              "tooltip": "gits: the coefficient of the searched schedule (0.80–1.50)."}),
 }
-DISTILLED_INPUT = (["auto", *auto.DISTILLED], {
+DISTILLED_INPUT = (["auto", *DISTILLED], {
     "tooltip": "What the model was distilled for: auto (LCM is detected from the model; Turbo/Lightning/Hyper "
                "checkpoints look like normal ones, so name them here), none, lcm, turbo, lightning, hyper."})
 
@@ -63,8 +65,10 @@ def _prediction(model) -> str:
     return "other"
 
 
-def sampling_info(model) -> catalog.SamplingInfo:
-    """What the schedules need, read from the model's live model_sampling object."""
+def sampling_info(model):
+    """What the schedules need (a catalog.SamplingInfo), read from the model's live model_sampling object."""
+    from .schedules import catalog
+
     ms = model.get_model_object("model_sampling")
     discrete = isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete)
     try:
@@ -84,7 +88,9 @@ def _sigmas_text(sigmas: torch.Tensor) -> str:
     return json.dumps([float(v) for v in sigmas.tolist()])
 
 
-def _profile(model, info, hint, steps) -> auto.ModelProfile:
+def _profile(model, info, hint, steps):
+    from .schedules import auto
+
     ms = model.get_model_object("model_sampling")
     distilled, how = auto.detect_distilled(hint, type(ms).__name__, steps)
     return auto.ModelProfile(info.family, info.prediction, distilled, how)
@@ -92,6 +98,12 @@ def _profile(model, info, hint, steps) -> auto.ModelProfile:
 
 def _fail(node: str, what: str, e: Exception):
     raise ValueError(f"[Loadout] {node}: {what}: {e}") from e
+
+
+def _schedule_names() -> list[str]:
+    from .schedules import catalog
+
+    return catalog.names(comfy.samplers.KSampler.SCHEDULERS)
 
 
 class LoadoutScheduler:
@@ -113,7 +125,7 @@ class LoadoutScheduler:
         return {
             "required": {
                 "model": ("MODEL", {"tooltip": "The model the schedule is for (its sigma range and timesteps)."}),
-                "schedule": (catalog.names(comfy.samplers.KSampler.SCHEDULERS), {
+                "schedule": (_schedule_names(), {
                     "default": "karras",
                     "tooltip": "The schedule. auto: chosen for the model and step count (see the report). Names "
                                "without a prefix beyond core's are Loadout's; diffusers_* reproduce diffusers' "
@@ -127,6 +139,8 @@ class LoadoutScheduler:
         }
 
     def schedule(self, model, schedule, steps, denoise, distilled="auto", **params):
+        from .schedules import auto, catalog
+
         node = self.DISPLAY_NAME
         info = sampling_info(model)
         lines = []
@@ -200,6 +214,8 @@ class LoadoutSamplerPreset:
                        "For KSampler's scheduler (see the report for how exact it is).", "What the name resolved to.")
 
     def preset(self, model, preset, steps, denoise):
+        from .schedules import auto, presets
+
         node = self.DISPLAY_NAME
         info = sampling_info(model)
         try:
@@ -250,6 +266,8 @@ class LoadoutAutoSampler:
         }}
 
     def choose(self, model, steps, denoise, distilled):
+        from .schedules import auto, catalog
+
         node = self.DISPLAY_NAME
         info = sampling_info(model)
         try:
@@ -297,6 +315,8 @@ class LoadoutSigmaPreview:
         }
 
     def preview(self, sigmas_1, labels, width, height, sigmas_2=None, sigmas_3=None, sigmas_4=None):
+        from .schedules.plot import plot_sigmas
+
         given = [(i, s) for i, s in enumerate((sigmas_1, sigmas_2, sigmas_3, sigmas_4), 1) if s is not None]
         names = [n.strip() for n in labels.split(",")] if labels.strip() else []
         curves = [(names[k] if k < len(names) and names[k] else f"sigmas_{i}", [float(v) for v in s.tolist()])

@@ -176,3 +176,10 @@ def test_core_sampler_and_scheduler_lists_are_not_extended(comfy):
     assert not [s for s in schedulers + samplers if "loadout" in s.lower() or s.startswith(("ays", "diffusers"))]
     assert info["LoadoutSamplerPreset"]["output"][2] == samplers
     assert info["LoadoutSamplerPreset"]["output"][3] == schedulers
+
+
+def test_distilled_hint_options_match_the_auto_rules(comfy):
+    from loadout.nodes.schedules import auto
+
+    opts = comfy.object_info["LoadoutAutoSampler"]["input"]["required"]["distilled"][0]
+    assert opts == ["auto", *auto.DISTILLED]
