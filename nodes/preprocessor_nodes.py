@@ -112,9 +112,27 @@ def canny_fn(low: int = 100, high: int = 200, l2: bool = False):
     return lambda im: canny.canny(im, low, high, l2)
 
 
-def mlsd_fn(score: float = 0.1, min_length: float = 10.0):
-    from ..preprocessors import mlsd
+def mlsd_weights():
+    from ..preprocessors import mlsd_model
+    from ..preprocessors.weights import find_weight_file
 
+    return find_weight_file(annotator_roots(), "mlsd", mlsd_model.FILE_NAMES, "M-LSD")
+
+
+def mlsd_fn(score: float = 0.1, min_length: float = 10.0, method: str = "auto"):
+    """auto: real M-LSD when annotators/mlsd/mlsd_large_512_fp32.pth is there, else OpenCV's detector."""
+    from ..preprocessors import mlsd, mlsd_model
+
+    if method not in ("auto", "opencv", "m-lsd"):
+        raise ValueError(f"method must be auto, opencv or m-lsd, got {method!r}")
+    if method != "opencv":
+        try:
+            net = mlsd_model.load_mlsd(mlsd_weights())
+        except FileNotFoundError:
+            if method == "m-lsd":
+                raise
+        else:
+            return lambda im: mlsd_model.mlsd_lines(im, net, score, max(min_length, 1.0) / 2)
     return lambda im: mlsd.mlsd(im, score, min_length)
 
 
@@ -185,8 +203,9 @@ class LoadoutCannyPreprocessor(_Preprocessor):
 class LoadoutMLSDPreprocessor(_Preprocessor):
     NODE_ID = "LoadoutMLSDPreprocessor"
     DISPLAY_NAME = "MLSD lines (Loadout)"
-    DESCRIPTION = ("Straight line segments, 1 px white on black, for ControlNet's MLSD model: OpenCV's line segment "
-                   "detector, an approximation of M-LSD (which needs weights we do not ship).")
+    DESCRIPTION = ("Straight line segments, 1 px white on black, for ControlNet's MLSD model. auto: the real M-LSD "
+                   "network when annotators/mlsd/mlsd_large_512_fp32.pth is present, else OpenCV's line segment "
+                   "detector (an approximation of M-LSD that needs no weights).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -194,10 +213,14 @@ class LoadoutMLSDPreprocessor(_Preprocessor):
             "default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
             "tooltip": "Minimum segment score (mean edge strength along it, 0–1): higher = fewer, stronger lines."}),
             "min_length": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 4096.0, "step": 1.0,
-                                     "tooltip": "Shortest segment kept, in detection pixels."})}}
+                                     "tooltip": "Shortest segment kept, in detection pixels (M-LSD: its distance "
+                                                "threshold, in its half-resolution map)."}),
+            "method": (["auto", "opencv", "m-lsd"], {
+                "tooltip": "auto: M-LSD if its weights are in annotators/mlsd, else OpenCV. m-lsd: require the "
+                           "weights (error naming the file if absent)."})}}
 
-    def process(self, image, resolution, output_size, score, min_length):
-        return self._run(image, resolution, output_size, lambda: mlsd_fn(score, min_length))
+    def process(self, image, resolution, output_size, score, min_length, method):
+        return self._run(image, resolution, output_size, lambda: mlsd_fn(score, min_length, method))
 
 
 class LoadoutScribblePreprocessor(_Preprocessor):

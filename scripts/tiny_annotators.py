@@ -3,6 +3,7 @@
     <annotators>/depth/loadout-tiny-depth-anything/     Depth Anything (transformers): config.json,
                                                           model.safetensors, preprocessor_config.json (~0.7 MB)
     <annotators>/segmentation/loadout-tiny-segformer-ade20k/  SegFormer with ADE20K's 150 labels (~0.3 MB)
+    <annotators>/mlsd/mlsd_large_512_fp32.pth            the M-LSD large layout (fp16, ~3 MB)
     <annotators>/lineart/sk_model.pth                    the lineart "realistic" generator layout (fp16, ~9 MB)
     <annotators>/lineart/netG.pth                        the anime lineart U-Net layout (fp16, ~109 MB; only
                                                           with --anime: the tests write it to a temporary folder)
@@ -86,7 +87,14 @@ def make_tiny_lineart_anime(dest_file: Path, seed: int = SEED) -> Path:
     return _save_random(build_anime(), dest_file, seed + 3)
 
 
+def make_tiny_mlsd(dest_file: Path, seed: int = SEED) -> Path:
+    from loadout.preprocessors.mlsd_model import build_mlsd
+
+    return _save_random(build_mlsd(), dest_file, seed + 4)
+
+
 def make_all(root: Path, anime: bool = False) -> None:
+    make_tiny_mlsd(root / "mlsd" / "mlsd_large_512_fp32.pth")
     make_tiny_depth_anything(root / "depth" / DEPTH_NAME)
     make_tiny_segformer_ade20k(root / "segmentation" / SEG_NAME)
     make_tiny_lineart_realistic(root / "lineart" / "sk_model.pth")

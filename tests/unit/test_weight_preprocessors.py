@@ -90,3 +90,37 @@ def test_pickled_code_in_a_pth_is_refused(tmp_path):
     bad.write_bytes(pickle.dumps({"model0.1.weight": Boom()}))
     with pytest.raises(ValueError, match="could not be read safely"):
         lineart_models.load_lineart(bad, "realistic")
+
+
+def test_mlsd_network_loads_strictly_and_decodes_segments(annotators):
+    from loadout.preprocessors import mlsd_model
+
+    path = weights.find_weight_file([annotators], "mlsd", mlsd_model.FILE_NAMES, "M-LSD")
+    net = mlsd_model.load_mlsd(path)
+    segs = mlsd_model.detect_segments(IMG, net, score=0.0, distance=0.0)
+    assert segs.shape[1] == 4 and len(segs) <= 200
+    if len(segs):  # coordinates come back in the image's pixels
+        assert segs[:, [0, 2]].max() < 2 * IMG.shape[1] and segs[:, [1, 3]].max() < 2 * IMG.shape[0]
+    lines = mlsd_model.mlsd_lines(IMG, net, score=0.0, distance=0.0)
+    assert lines.shape == IMG.shape[:2] and set(np.unique(lines)) <= {0, 255}
+    with pytest.raises(ValueError, match="does not fit the M-LSD"):
+        mlsd_model.load_mlsd(annotators / "lineart" / "sk_model.pth")
+
+
+def test_mlsd_decoding_reads_centres_and_displacements():
+    """A hand-made output map: one peak at (x=10, y=20) with displacements to (-5, 0) and (+5, 0) → one
+    horizontal segment 20 output px long, doubled to input pixels, scaled to the image."""
+    import torch
+
+    from loadout.preprocessors import mlsd_model
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            out = torch.full((1, 9, 256, 256), -10.0)
+            out[0, 0, 20, 10] = 10.0
+            out[0, 1:5, 20, 10] = torch.tensor([-5.0, 0.0, 5.0, 0.0])
+            return out
+
+    segs = mlsd_model.detect_segments(np.zeros((1024, 512, 3), np.uint8), Fixed(), score=0.5, distance=5)
+    assert segs.shape == (1, 4)
+    assert np.allclose(segs[0], [(10 - 5) * 2 * 1.0, 20 * 2 * 2.0, (10 + 5) * 2 * 1.0, 20 * 2 * 2.0])
