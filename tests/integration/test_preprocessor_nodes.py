@@ -72,13 +72,13 @@ def test_canny_equals_cv2_canny_at_the_same_resolution(comfy):
     assert np.array_equal(ours[:, :, 0], cv2.Canny(det, 100, 200))
 
 
-@pytest.mark.parametrize("size", [(333, 517), (517, 333), (64, 64)])
+@pytest.mark.parametrize("size", [(333, 517), (517, 333), (64, 64), (1, 1)])
 def test_every_preprocessor_runs_and_keeps_the_input_size(comfy, size):
     result = comfy.run(graph(EVERY, scale=size))
     for node_id, (cls, inputs) in EVERY.items():
         (img,) = saved(comfy, result, node_id)
         assert img.shape[:2] == (size[1], size[0]), (cls, inputs, img.shape)
-        if size != (64, 64) and node_id not in ("17", "18", "20", "23"):  # tiny random models draw noise
+        if size[0] > 64 and node_id not in ("17", "18", "20", "23"):  # tiny random models draw noise
             assert img.max() > 0, (cls, inputs)
 
 
