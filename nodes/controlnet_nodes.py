@@ -44,7 +44,12 @@ def load_controlnet_cached(name: str, node: str):
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key], True
-    cn = comfy.controlnet.load_controlnet(str(path))
+    try:
+        cn = comfy.controlnet.load_controlnet(str(path))
+    except Exception as e:  # noqa: BLE001 - safetensors/torch raise many types for corrupt files
+        raise ValueError(f"[Loadout] {node}: input 'control_net_name': '{name}' could not be read "
+                         f"({type(e).__name__}: {str(e)[:200]}); the file may be truncated or corrupt: download "
+                         f"it again") from e
     if cn is None:
         raise ValueError(f"[Loadout] {node}: input 'control_net_name': '{name}' ({path}) is not a ControlNet "
                          f"ComfyUI recognises; check the file is a ControlNet for your model family")

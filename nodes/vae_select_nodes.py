@@ -96,7 +96,12 @@ class LoadoutVAESelect:
                          "using fp32; use an fp16-fix VAE for fp16")
             wanted = torch.float32
         if name is not None:
-            chosen = load_named_vae(name, wanted)
+            try:
+                chosen = load_named_vae(name, wanted)
+            except Exception as e:  # noqa: BLE001 - safetensors and torch raise many types for bad files
+                raise ValueError(f"[Loadout] {node}: input 'vae_name': {name} could not be loaded "
+                                 f"({type(e).__name__}: {str(e)[:200]}); the file may be truncated or not a VAE: "
+                                 f"download it again or pick another") from e
         elif wanted is None or wanted == vae.vae_dtype:
             chosen = vae
         else:

@@ -86,6 +86,11 @@ class LoadoutVAEDecodeTiled:
 
     def decode(self, samples, vae, tile_size, overlap, memory_budget_mb, batch_slice, memory_mode="auto"):
         z_all = samples["samples"]
+        if not bool(torch.isfinite(z_all).all()):
+            bad = "NaN" if bool(torch.isnan(z_all).any()) else "Inf"
+            raise ValueError(f"[Loadout] {self.DISPLAY_NAME}: input 'samples' contains {bad} values, so every pixel "
+                             f"would be garbage; the node that made the latent diverged (lower cfg or the LoRA "
+                             f"strengths, try another sampler, or an fp32/bf16 model)")
         reason = tiling_unsupported(vae, z_all, "decoder")
         if reason:
             return self._core_fallback(vae, z_all, tile_size, overlap, reason)

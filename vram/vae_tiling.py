@@ -30,6 +30,8 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from .cpu_heap import return_freed_memory
+
 STATS_DTYPE = torch.float64
 
 
@@ -402,13 +404,15 @@ def decode_tiled(decoder, z: torch.Tensor, tile: int, halo: int | None = None,
     ``low_memory=False`` advances all tiles together, keeping every tile's activations between GroupNorms
     (one pass of compute, memory about that of the activations). ``low_memory=True`` keeps one checkpoint per
     tile per resnet block and has one tile in flight, recomputing up to each GroupNorm to gather its
-    statistics (about 1.5x the convolutions, memory about one activation map plus one tile). Same result."""
+    statistics (about 1.5x the convolutions, memory about one activation map plus one tile). Same result.
+    On the CPU, low memory also makes glibc return freed buffers to the OS during the decode (cpu_heap.py)."""
     reason = supports_tiling(decoder)
     if reason:
         raise NotImplementedError(f"cannot tile this decoder: {reason}")
     halo = exact_halo(decoder) if halo is None else halo
     tiles = plan_tiles(z.shape[-2], z.shape[-1], tile, halo)
-    with torch.no_grad():
+    # low memory on the CPU: freed tile buffers go back to the OS at once (vram/cpu_heap.py)
+    with torch.no_grad(), return_freed_memory(low_memory and z.device.type == "cpu" and len(tiles) > 1):
         if len(tiles) == 1:
             return torch.cat([decoder(z[b:b + 1]) for b in range(z.shape[0])])
         start = untiled_levels(decoder)

@@ -34,9 +34,9 @@ def read_lora_file(path) -> tuple[dict, dict]:
         raise LoraFileError(f"{path.name} was refused: it contains pickled objects other than tensors, which "
                             f"could run code ({str(e).splitlines()[0][:200]}). Convert it to .safetensors "
                             "from a trusted source.") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise LoraFileError(f"{path.name} could not be read as a PyTorch file ({e}); it may be truncated or "
-                            "corrupt") from None
+    except Exception as e:  # noqa: BLE001 - torch's unpickler raises IndexError, KeyError, ... on garbage
+        raise LoraFileError(f"{path.name} could not be read as a PyTorch file ({type(e).__name__}: "
+                            f"{str(e)[:200]}); it may be truncated, corrupt or not a LoRA at all") from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
