@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export LOADOUT_VENV := $(VENV)
 NAME ?=
 
-.PHONY: all provision models test test-unit test-integration test-workflows demo bench clean
+.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench clean
 
 all: test
 
@@ -27,6 +27,12 @@ test-integration: models
 
 test-workflows: models
 	$(PY) -m pytest tests/workflows
+
+test-reliability: models
+	$(PY) -m pytest tests/reliability
+
+soak: models
+	LOADOUT_SOAK_N=200 $(PY) -m pytest tests/reliability/test_soak.py -s
 
 demo: models
 	$(PY) scripts/demo.py

@@ -152,8 +152,9 @@ def run() -> dict:
                if k in head}
     summary["targets"] = {"psnr_db_ours": ">= 40", "peak_ratio_ours": "<= 0.35", "psnr_gain_vs_core_db": ">= 6"}
     summary["peak_rss_note"] = ("peak RSS (VmHWM, reset after loading the VAE and the latent) minus the RSS at "
-                                "that point; set MALLOC_MMAP_THRESHOLD_ to see live memory without glibc heap "
-                                "fragmentation")
+                                "that point. The low-memory mode ('ours') pins glibc's mmap threshold during the "
+                                "decode (vram/cpu_heap.py) so freed tile buffers leave the process; the other "
+                                "variants run with glibc's defaults")
     summary["malloc_mmap_threshold"] = os.environ.get("MALLOC_MMAP_THRESHOLD_", "default")
     return {**summary, "sizes": rows}
 

@@ -68,6 +68,9 @@ def _inside(x, y, w, h):
 def detect(image: np.ndarray, hands: bool = False, face: bool = False, min_visibility: float = 0.5,
            model_complexity: int = 1) -> list[dict]:
     """People (0 or 1) with OpenPose-layout keypoints in pixels of ``image``."""
+    if model_complexity != 1:
+        raise ValueError("model_complexity must be 1: the wheel ships only pose_landmark_full.tflite, and MediaPipe "
+                         "would download the lite (0) or heavy (2) model")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is too small for pose detection")
     h, w = image.shape[:2]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15, TINY_VAE
+from loadout_harness.graphs import loadout_stack_graph as good_graph
 from loadout_harness.paths import harness
 from PIL import Image
 
@@ -66,39 +67,6 @@ def bad_files(comfy):
     yield
     for path in written:
         path.unlink(missing_ok=True)
-
-
-def good_graph():
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": TINY_SD15}},
-        "2": {"class_type": "LoadoutLoraStack", "inputs": {"lora_name": TINY_KOHYA, "model_strength": 0.7,
-                                                           "clip_strength": 0.5, "enabled": True, "category": ""}},
-        "3": {"class_type": "LoadoutApplyLoraStack", "inputs": {"model": ["1", 0], "clip": ["1", 1],
-                                                                "lora_stack": ["2", 0], "multiplier": 1.0,
-                                                                "on_missing": "error"}},
-        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse", "clip": ["3", 1]}},
-        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["3", 1]}},
-        "6": {"class_type": "LoadImage", "inputs": {"image": PHOTO}},
-        "7": {"class_type": "LoadoutCannyPreprocessor", "inputs": {"image": ["6", 0], "resolution": 128,
-                                                                   "output_size": "input size", "low_threshold": 100,
-                                                                   "high_threshold": 200, "l2_gradient": False}},
-        "8": {"class_type": "LoadoutControlNetStack", "inputs": {"control_net_name": TINY_CONTROLNET, "image": ["7", 0],
-                                                                 "strength": 0.8, "start_percent": 0.0,
-                                                                 "end_percent": 1.0, "enabled": True}},
-        "9": {"class_type": "LoadoutApplyControlNetStack", "inputs": {"positive": ["4", 0], "negative": ["5", 0],
-                                                                      "control_net_stack": ["8", 0]}},
-        "10": {"class_type": "LoadoutScheduler", "inputs": {"model": ["3", 0], "schedule": "karras", "steps": 3,
-                                                            "denoise": 1.0}},
-        "11": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
-        "12": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "13": {"class_type": "SamplerCustom", "inputs": {
-            "model": ["3", 0], "add_noise": True, "noise_seed": 11, "cfg": 5.0, "positive": ["9", 0],
-            "negative": ["9", 1], "sampler": ["11", 0], "sigmas": ["10", 0], "latent_image": ["12", 0]}},
-        "14": {"class_type": "LoadoutVAEDecodeTiled", "inputs": {"samples": ["13", 0], "vae": ["1", 2], "tile_size": 0,
-                                                                 "overlap": -1, "memory_budget_mb": 0,
-                                                                 "batch_slice": 1, "memory_mode": "auto"}},
-        "15": {"class_type": "SaveImage", "inputs": {"images": ["14", 0], "filename_prefix": "loadout/corpus_good"}},
-    }
 
 
 def run_good(comfy) -> np.ndarray:

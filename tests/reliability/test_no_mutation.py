@@ -1,0 +1,157 @@
+"""No Loadout node changes its inputs: every node runs twice on the same inputs (ComfyUI imported in this
+process, the harness's tiny models) and the inputs' tensors, model weights, patches, options and conditioning
+hash the same afterwards as before."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
+from loadout_harness.inprocess import import_comfyui
+from loadout_harness.paths import harness
+from PIL import Image
+
+
+def _h(obj, d) -> None:
+    """Feed a stable digest of ``obj`` into ``d``: tensors by bytes, containers recursively, ComfyUI objects by
+    their weights, patches and options."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        d.update(str((tuple(t.shape), t.dtype)).encode())
+        d.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=repr):
+            d.update(repr(k).encode())
+            _h(obj[k], d)
+    elif isinstance(obj, (list, tuple)):
+        d.update(f"{type(obj).__name__}{len(obj)}".encode())
+        for x in obj:
+            _h(x, d)
+    elif hasattr(obj, "patches") and hasattr(obj, "model"):  # ModelPatcher
+        _h(obj.model.state_dict(), d)
+        _h(obj.patches, d)
+        _h({k: v for k, v in obj.model_options.items() if k != "transformer_options"}, d)
+        d.update(repr(sorted(obj.model_options.get("transformer_options", {}))).encode())
+    elif hasattr(obj, "cond_stage_model") and hasattr(obj, "patcher"):  # CLIP
+        _h(obj.patcher, d)
+    elif hasattr(obj, "first_stage_model"):  # VAE
+        _h(obj.first_stage_model.state_dict(), d)
+    elif hasattr(obj, "cond_hint_original") or hasattr(obj, "control_model"):  # ControlNet
+        _h(getattr(obj, "cond_hint_original", None), d)
+        d.update(repr((getattr(obj, "strength", None), getattr(obj, "timestep_percent_range", None))).encode())
+        if getattr(obj, "control_model", None) is not None:
+            _h(obj.control_model.state_dict(), d)
+    elif isinstance(obj, (str, int, float, bool)) or obj is None:
+        d.update(repr(obj).encode())
+    else:
+        d.update(type(obj).__name__.encode())
+
+
+def digest(*objs) -> str:
+    d = hashlib.blake2b(digest_size=16)
+    for o in objs:
+        _h(o, d)
+    return d.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def comfy_inprocess():
+    h = harness()
+    import_comfyui(h.comfyui)
+    import folder_paths
+
+    for key in ("checkpoints", "loras", "controlnet", "vae", "annotators"):
+        folder_paths.add_model_folder_path(key, str(h.models / key), is_default=True)
+    import comfy.sd
+    import nodes as core
+
+    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
+        str(h.models / "checkpoints" / TINY_SD15), output_vae=True, output_clip=True)
+    pos = core.CLIPTextEncode().encode(clip, "a lighthouse")[0]
+    neg = core.CLIPTextEncode().encode(clip, "blurry")[0]
+    photo = np.asarray(Image.open(h.base / "input" / "loadout_grace_hopper.jpg").convert("RGB").resize((96, 80)))
+    image = torch.from_numpy(photo.astype(np.float32) / 255.0)[None]
+    return {"model": model, "clip": clip, "vae": vae, "pos": pos, "neg": neg, "image": image,
+            "latent": {"samples": torch.randn(1, 4, 8, 12, generator=torch.Generator().manual_seed(0))}}
+
+
+def twice_unchanged(fn, *inputs):
+    before = digest(*inputs)
+    for _ in range(2):
+        fn()
+    assert digest(*inputs) == before, "a node changed its inputs"
+
+
+def test_lora_and_controlnet_stacks_leave_inputs_unchanged(comfy_inprocess):
+    from loadout.nodes import controlnet_nodes, lora_nodes
+
+    c = comfy_inprocess
+    stack = lora_nodes.LoadoutLoraStack().build(TINY_KOHYA, 0.8, 0.6, True, "")[0]
+    twice_unchanged(lambda: lora_nodes.LoadoutApplyLoraStack().apply(c["model"], stack, 1.0, "error",
+                                                                      clip=c["clip"]),
+                    c["model"], c["clip"], stack)
+    cn_stack = controlnet_nodes.LoadoutControlNetStack().stack(TINY_CONTROLNET, c["image"], 0.8, 0.0, 1.0, True)[0]
+    twice_unchanged(lambda: controlnet_nodes.LoadoutControlNetStack().stack(
+        TINY_CONTROLNET, c["image"], 0.5, 0.1, 0.9, True, control_net_stack=cn_stack), cn_stack, c["image"])
+    twice_unchanged(lambda: controlnet_nodes.LoadoutApplyControlNetStack().apply(c["pos"], c["neg"], cn_stack),
+                    c["pos"], c["neg"], cn_stack)
+    # chained: the second apply receives conditioning that already carries a net
+    once = controlnet_nodes.LoadoutApplyControlNetStack().apply(c["pos"], c["neg"], cn_stack)["result"]
+    twice_unchanged(lambda: controlnet_nodes.LoadoutApplyControlNetStack().apply(once[0], once[1], cn_stack),
+                    once[0], once[1])
+
+
+def test_scheduler_nodes_leave_the_model_unchanged(comfy_inprocess):
+    from loadout.nodes import scheduler_nodes as s
+
+    c = comfy_inprocess
+    twice_unchanged(lambda: s.LoadoutScheduler().schedule(c["model"], "ays_sd1", 8, 1.0), c["model"])
+    twice_unchanged(lambda: s.LoadoutSamplerPreset().preset(c["model"], "DPM++ 2M Karras", 8, 0.7), c["model"])
+    twice_unchanged(lambda: s.LoadoutAutoSampler().choose(c["model"], 8, 1.0, "auto"), c["model"])
+    sig = s.LoadoutScheduler().schedule(c["model"], "karras", 8, 1.0)["result"][0]
+    twice_unchanged(lambda: s.LoadoutSigmaPreview().preview(sig, "a", 256, 192), sig)
+
+
+def test_vae_nodes_leave_vae_latent_and_pixels_unchanged(comfy_inprocess):
+    from loadout.nodes import vae_select_nodes, vae_tiled_nodes
+
+    c = comfy_inprocess
+    twice_unchanged(lambda: vae_tiled_nodes.LoadoutVAEDecodeTiled().decode(c["latent"], c["vae"], 64, -1, 0, 1,
+                                                                           "low memory"),
+                    c["latent"], c["vae"])
+    twice_unchanged(lambda: vae_tiled_nodes.LoadoutVAEEncodeTiled().encode(c["image"], c["vae"], 64, 1),
+                    c["image"], c["vae"])
+    twice_unchanged(lambda: vae_select_nodes.LoadoutVAESelect().select("baked", "None", "fp32", c["model"], c["vae"]),
+                    c["model"], c["vae"])
+
+
+def test_preprocessors_and_monitor_leave_images_unchanged(comfy_inprocess):
+    from loadout.nodes import memory_monitor, pose_nodes, preprocessor_nodes as p
+
+    c = comfy_inprocess
+    img = c["image"]
+    for name in p.ALL_IN_ONE:
+        if "anime" in name or "coarse" in name:
+            continue  # no weights in the harness (their error is tested elsewhere)
+        twice_unchanged(lambda: p.LoadoutPreprocessor().process(name, img, 128, "input size"), img)
+    twice_unchanged(lambda: pose_nodes.LoadoutPosePreprocessor().process(img, 128, "input size", True, True, True,
+                                                                         0.5), img)
+    twice_unchanged(lambda: p.LoadoutNormalFromDepth().process(img, 0.1, 255.0), img)
+    twice_unchanged(lambda: memory_monitor.LoadoutMemoryMonitor().run("x", False, value=img, unique_id="1"), img)
+
+
+def test_the_digest_sees_in_place_changes(comfy_inprocess):
+    c = comfy_inprocess
+    model = c["model"].clone()
+    before = digest(model, c["pos"])
+    key = next(iter(model.model.state_dict()))
+    w = model.model.state_dict()[key]
+    original = w.clone()
+    w.add_(1)  # in place, as a careless node would
+    assert digest(model, c["pos"]) != before
+    w.copy_(original)
+    model.add_patches({key: (torch.zeros_like(w),)}, 1.0)
+    assert digest(model) != digest(c["model"])
+    c["pos"][0][1]["marker"] = 1
+    assert digest(c["pos"]) != before
+    del c["pos"][0][1]["marker"]
