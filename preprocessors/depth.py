@@ -61,7 +61,8 @@ def _inputs(image: np.ndarray, dm: DepthModel):
     import torch.nn.functional as F
 
     if dm.processor is not None:
-        return dm.processor(images=image, return_tensors="pt")["pixel_values"]
+        # say the layout: with a side of 3 pixels the processor would guess channels-first
+        return dm.processor(images=image, return_tensors="pt", input_data_format="channels_last")["pixel_values"]
     x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     h, w = image.shape[:2]
     k = 518 / min(h, w)

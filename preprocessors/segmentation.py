@@ -58,7 +58,7 @@ def segment_ade20k(image: np.ndarray, sm: SegmentationModel) -> tuple[np.ndarray
 
     if min(image.shape[:2]) < 2:
         raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is too small for segmentation")
-    inputs = sm.processor(images=image, return_tensors="pt")
+    inputs = sm.processor(images=image, return_tensors="pt", input_data_format="channels_last")
     with torch.inference_mode():
         logits = sm.model(pixel_values=inputs["pixel_values"]).logits
         logits = F.interpolate(logits.float(), size=image.shape[:2], mode="bilinear", align_corners=False)

@@ -124,3 +124,12 @@ def test_mlsd_decoding_reads_centres_and_displacements():
     segs = mlsd_model.detect_segments(np.zeros((1024, 512, 3), np.uint8), Fixed(), score=0.5, distance=5)
     assert segs.shape == (1, 4)
     assert np.allclose(segs[0], [(10 - 5) * 2 * 1.0, 20 * 2 * 2.0, (10 + 5) * 2 * 1.0, 20 * 2 * 2.0])
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 3), (5, 7, 3)])
+def test_thin_images_are_read_channels_last(annotators, shape):
+    img = np.random.default_rng(2).integers(0, 255, shape, dtype=np.uint8)
+    dm = depth.load_depth_model(depth.find_depth_model([annotators]))
+    assert depth.estimate_depth(img, dm).shape == shape[:2]
+    sm = segmentation.load_segmentation_model(segmentation.find_segmentation_model([annotators]))
+    assert segmentation.segment_ade20k(img, sm)[0].shape == shape[:2]
