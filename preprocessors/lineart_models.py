@@ -102,7 +102,8 @@ def build_anime(levels: int = 8, base: int = 64):
     return UNet()
 
 
-def _read_state_dict(path: Path) -> dict:
+def read_state_dict(path: Path) -> dict:
+    """A state dict from .safetensors or .pth (weights_only), unwrapped from 'state_dict' and 'module.'."""
     import torch
 
     if path.suffix == ".safetensors":
@@ -129,7 +130,7 @@ def load_lineart(path, mode: str):
         if key in _nets:
             return _nets[key]
     net = build_anime() if mode == "anime" else build_realistic()
-    sd = _read_state_dict(path)
+    sd = read_state_dict(path)
     result = net.load_state_dict(sd, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"{path.name} does not fit the {mode} lineart network: missing "

@@ -133,7 +133,7 @@ def build_mlsd():
 
 def load_mlsd(path):
     """The network with the file's weights (strict), eval, float32; cached per file."""
-    from .lineart_models import _read_state_dict
+    from .lineart_models import read_state_dict
 
     path = Path(path)
     key = (str(path.resolve()), path.stat().st_mtime_ns)
@@ -141,7 +141,7 @@ def load_mlsd(path):
         if key in _nets:
             return _nets[key]
     net = build_mlsd()
-    result = net.load_state_dict(_read_state_dict(path), strict=False)
+    result = net.load_state_dict(read_state_dict(path), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"{path.name} does not fit the M-LSD large network: missing {result.missing_keys[:4]}, "
                          f"unexpected {result.unexpected_keys[:4]}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...preprocessors.weights import check_name
+
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
 
 
@@ -24,8 +26,10 @@ def diffusers_folders(roots) -> list[str]:
 def weights_in_folder(roots, name: str) -> Path | None:
     """The weights file of the diffusers folder ``name`` under one of ``roots``; None if it is not one.
     Names with '..' or absolute paths are refused."""
-    if Path(name).is_absolute() or ".." in Path(name).parts:
-        raise ValueError(f"'{name}' escapes the controlnet folder; use a name from the list")
+    try:
+        check_name(name)
+    except ValueError:
+        raise ValueError(f"'{name}' escapes the controlnet folder; use a name from the list") from None
     for root in roots:
         folder = Path(root) / name
         if folder.is_dir() and (folder / "config.json").is_file():
