@@ -8,6 +8,7 @@ import logging
 
 from ..vram.memory_snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
 from .any_type import ANY
+from .offload.binding import offload_status_lines
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ class LoadoutMemoryMonitor:
     DISPLAY_NAME = "Memory monitor (Loadout)"
     CATEGORY = "Loadout/VRAM"
     DESCRIPTION = (
-        "Reports process and system RAM, CUDA allocated/reserved/peak/free per device and the models ComfyUI "
-        "holds, at the moment its input is ready. Place it after the node you want to measure; it runs on "
+        "Reports process and system RAM, CUDA allocated/reserved/peak/free per device, the models ComfyUI "
+        "holds and what each Offload model (Loadout) node placed where (strategy path, resident and streamed "
+        "layers, prefetch hits), at the moment its input is ready. Place it after the node you want to measure; it runs on "
         "every queue, so anything connected after it runs again too."
     )
     FUNCTION = "run"
@@ -83,6 +85,7 @@ class LoadoutMemoryMonitor:
         lines = format_snapshot(snap, label=label, previous=_previous.get(key))
         _previous[key] = snap
         lines += comfy_loaded_models_lines()
+        lines += offload_status_lines()
         report = "\n".join(lines)
         logger.info("[Loadout] %s", " | ".join(lines))
         return {"ui": {"text": [report]}, "result": (value, report)}

@@ -28,6 +28,7 @@ class NodeModule:
 
 NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("memory_monitor"),
+    NodeModule("offload_nodes"),
     NodeModule("lora_nodes"),
     NodeModule("vae_tiled_nodes"),
     NodeModule("vae_select_nodes"),

@@ -1,0 +1,99 @@
+"""The strategy ladder: fp16_full → fp8 → nf4 → offload → sequential, stepping down on out-of-memory errors.
+
+Plain Python/torch. ``available_rungs`` says which strategies this machine can use (NF4 needs bitsandbytes and a
+GPU; otherwise it is skipped, with the reason), ``rungs_from`` lists the ones to try from a starting point, and
+``LadderMemory`` remembers, per model and input shape, the strategy that worked, so the next run starts there.
+
+Example::
+
+    rungs, skipped = available_rungs(cuda=True, has_bitsandbytes=False)
+    rungs_from(Strategy.FP8, rungs)   # [fp8, offload, sequential]; skipped == {"nf4": "..."}
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import importlib.util
+import threading
+
+import torch
+
+from .offload_config import LADDER, Strategy
+
+
+def is_oom(exc: BaseException) -> bool:
+    """An allocator out-of-memory error (CUDA, or any device that raises torch's OOM type)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def bitsandbytes_installed() -> bool:
+    try:
+        return importlib.util.find_spec("bitsandbytes") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_rungs(cuda: bool, has_bitsandbytes: bool | None = None) -> tuple[list[Strategy], dict[str, str]]:
+    """The ladder this machine supports and, for each skipped rung, why."""
+    if has_bitsandbytes is None:
+        has_bitsandbytes = bitsandbytes_installed()
+    skipped = {}
+    if not has_bitsandbytes:
+        skipped[Strategy.NF4.value] = "bitsandbytes is not installed (pip install bitsandbytes)"
+    elif not cuda:
+        skipped[Strategy.NF4.value] = "NF4 is only worth it on a GPU (no CUDA device here)"
+    return [s for s in LADDER if s.value not in skipped], skipped
+
+
+def rungs_from(start: Strategy, rungs: list[Strategy]) -> list[Strategy]:
+    """``start`` and every available rung below it (``start`` itself even if the ladder would skip it: asked
+    for explicitly, it is tried and fails with its own message)."""
+    start = Strategy(start)
+    below = [s for s in rungs if LADDER.index(s) > LADDER.index(start)]
+    return [start] + below
+
+
+@dataclasses.dataclass
+class Attempt:
+    strategy: Strategy
+    outcome: str  # "ok", "out of memory (...)", "unavailable: ...", "budget too small: ..."
+
+    def __str__(self) -> str:
+        return f"{self.strategy.value}: {self.outcome}"
+
+
+def describe_path(path: list[Attempt]) -> str:
+    return " → ".join(str(a) for a in path) if path else "not run yet"
+
+
+class LadderMemory:
+    """What worked, per (model fingerprint, input shape). Bounded; thread-safe."""
+
+    def __init__(self, capacity: int = 512):
+        self.capacity = capacity
+        self._data: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_key: str, shape_key: tuple) -> Strategy | None:
+        with self._lock:
+            found = self._data.get((model_key, shape_key))
+            if found is not None:
+                self._data.move_to_end((model_key, shape_key))
+            return found
+
+    def put(self, model_key: str, shape_key: tuple, strategy: Strategy) -> None:
+        with self._lock:
+            self._data[(model_key, shape_key)] = Strategy(strategy)
+            self._data.move_to_end((model_key, shape_key))
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)
+
+    def forget(self, model_key: str) -> None:
+        with self._lock:
+            for key in [k for k in self._data if k[0] == model_key]:
+                del self._data[key]
+
+
+MEMORY = LadderMemory()  # process-wide: survives re-running the node and re-queuing the graph
