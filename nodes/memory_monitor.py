@@ -5,10 +5,10 @@ The readings come from ``vram/memory_snapshot.py``; this module only adds ComfyU
 from __future__ import annotations
 
 import logging
+import sys
 
 from ..vram.memory_snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
 from .any_type import ANY
-from .offload.binding import offload_status_lines
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,12 @@ def comfy_loaded_models_lines() -> list[str]:
     if len(lines) == 1:
         lines.append("  no models loaded")
     return lines
+
+
+def offload_lines() -> list[str]:
+    """What the Offload nodes placed, if any ran in this process (their module is imported only then)."""
+    binding = sys.modules.get(f"{__package__}.offload.binding")
+    return binding.offload_status_lines() if binding is not None else []
 
 
 class LoadoutMemoryMonitor:
@@ -85,7 +91,7 @@ class LoadoutMemoryMonitor:
         lines = format_snapshot(snap, label=label, previous=_previous.get(key))
         _previous[key] = snap
         lines += comfy_loaded_models_lines()
-        lines += offload_status_lines()
+        lines += offload_lines()
         report = "\n".join(lines)
         logger.info("[Loadout] %s", " | ".join(lines))
         return {"ui": {"text": [report]}, "result": (value, report)}

@@ -11,8 +11,8 @@ import logging
 import torch
 
 from ..vram.offload_config import FP8_SCALES, STREAM_PRECISIONS, OffloadConfig, Strategy
-from ..vram.strategy_ladder import MEMORY, rungs_from
-from .offload.binding import OffloadBinding, existing_binding, strategy_from_choice
+
+# The offloader itself (vram/offloader.py and its binding) is imported when a node runs: cheap pack import.
 
 logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
@@ -26,14 +26,16 @@ def _mb(n: float) -> str:
 def _config(node: str, strategy: str, budget_gb: float, prefetch: int, **kw) -> tuple[OffloadConfig, bool]:
     if strategy not in STRATEGY_CHOICES:
         raise ValueError(f"{node}: strategy {strategy!r} is not one of {list(STRATEGY_CHOICES)}")
-    start, auto = strategy_from_choice(strategy)
+    start, auto = (Strategy.FP16_FULL, True) if strategy == "auto" else (Strategy(strategy), False)
     try:
         return OffloadConfig(strategy=start, budget_gb=budget_gb or None, prefetch=prefetch, **kw), auto
     except ValueError as e:
         raise ValueError(f"{node}: {e}") from None
 
 
-def plan_report(binding: OffloadBinding, choice: str, budget_gb: float) -> str:
+def plan_report(binding, choice: str, budget_gb: float) -> str:
+    from ..vram.strategy_ladder import MEMORY, rungs_from  # noqa: PLC0415
+
     off = binding.offloader
     kinds: dict[str, int] = {}
     for layer in off.layers:
@@ -121,6 +123,8 @@ class LoadoutOffloadModel:
 
     def offload(self, model, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
                 stream_precision="model", ladder=True, unique_id=None):
+        from .offload.binding import OffloadBinding, existing_binding  # noqa: PLC0415
+
         node = "Offload model (Loadout)"
         if existing_binding(model) is not None:
             raise ValueError(f"{node}: input 'model' is already offloaded by another Offload model node; remove one "
@@ -168,6 +172,8 @@ class LoadoutOffloadCLIP:
 
     def offload(self, clip, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel", ladder=True,
                 unique_id=None):
+        from .offload.binding import OffloadBinding, existing_binding  # noqa: PLC0415
+
         node = "Offload CLIP (Loadout)"
         if existing_binding(clip.patcher) is not None:
             raise ValueError(f"{node}: input 'clip' is already offloaded; remove one of the offload nodes")

@@ -9,8 +9,19 @@ import comfy.model_management as mm
 import comfy.utils
 import torch
 
-from ..vram.vae_budget import estimate_decode, run_with_oom_ladder, tile_for_budget
-from ..vram.vae_tiling import count_sync_steps, decode_tiled, encode_tiled, exact_halo, plan_tiles, supports_tiling
+
+
+def _tiling():
+    """vram/vae_tiling.py, imported when a node first runs (keeps the pack's import cheap)."""
+    from ..vram import vae_tiling  # noqa: PLC0415
+
+    return vae_tiling
+
+
+def _budgeting():
+    from ..vram import vae_budget  # noqa: PLC0415
+
+    return vae_budget
 
 logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
@@ -37,7 +48,7 @@ def tiling_unsupported(vae, tensor: torch.Tensor, part: str) -> str | None:
         return f"{type(fsm).__name__} has no {part} in the ldm layout"
     if tensor.ndim != 4:
         return f"{tensor.ndim - 2}-D latents (video/audio VAEs)"
-    return supports_tiling(module)
+    return _tiling().supports_tiling(module)
 
 
 def _devices(vae) -> list[str]:
@@ -96,25 +107,25 @@ class LoadoutVAEDecodeTiled:
             return self._core_fallback(vae, z_all, tile_size, overlap, reason)
         fsm = vae.first_stage_model
         scale = vae.spacial_compression_decode()
-        halo = exact_halo(fsm.decoder) if overlap < 0 else math.ceil(overlap / scale)
+        halo = _tiling().exact_halo(fsm.decoder) if overlap < 0 else math.ceil(overlap / scale)
         latent_hw = tuple(z_all.shape[-2:])
         slice_n = min(batch_slice, z_all.shape[0])
         dtype_bytes = mm.dtype_size(vae.vae_dtype)
         budget = _budget(vae, memory_budget_mb)
         if tile_size > 0:
             tile = max(1, tile_size // scale)
-            low = memory_mode == "low memory" or (memory_mode == "auto" and estimate_decode(
+            low = memory_mode == "low memory" or (memory_mode == "auto" and _budgeting().estimate_decode(
                 latent_hw, tile, halo, dtype_bytes=dtype_bytes, batch=slice_n).peak_bytes > budget)
-            est = estimate_decode(latent_hw, tile, halo, dtype_bytes=dtype_bytes, batch=slice_n, low_memory=low)
+            est = _budgeting().estimate_decode(latent_hw, tile, halo, dtype_bytes=dtype_bytes, batch=slice_n, low_memory=low)
             chosen = "fixed"
         else:
-            tile, low, est = tile_for_budget(latent_hw, budget, halo, memory_mode, dtype_bytes=dtype_bytes,
+            tile, low, est = _budgeting().tile_for_budget(latent_hw, budget, halo, memory_mode, dtype_bytes=dtype_bytes,
                                              batch=slice_n)
             chosen = f"auto for {budget / MIB:,.0f} MB" + (" (over budget at the smallest tile)"
                                                            if est.peak_bytes > budget else "")
         mm.load_models_gpu([vae.patcher], memory_required=est.peak_bytes,
                            force_full_load=getattr(vae, "disable_offload", False))
-        steps = count_sync_steps(fsm.decoder)
+        steps = _tiling().count_sync_steps(fsm.decoder)
         n_slices = math.ceil(z_all.shape[0] / slice_n)
         pbar = comfy.utils.ProgressBar(n_slices * steps)
         outs, paths = [], []
@@ -126,15 +137,15 @@ class LoadoutVAEDecodeTiled:
                 z = chunk.to(device=device, dtype=dtype)
                 if getattr(parts, "post_quant_conv", None) is not None:  # per image: slicing never changes a bit
                     z = torch.cat([parts.post_quant_conv(z[i:i + 1]) for i in range(z.shape[0])])
-                out = decode_tiled(parts.decoder, z, t, halo, on_step=lambda: pbar.update(1), low_memory=low)
+                out = _tiling().decode_tiled(parts.decoder, z, t, halo, on_step=lambda: pbar.update(1), low_memory=low)
                 return vae.process_output(out.to(vae.output_device).float())
 
-            out, path = run_with_oom_ladder(run, tile, _devices(vae), lambda e: isinstance(e, mm.OOM_EXCEPTION),
+            out, path = _budgeting().run_with_oom_ladder(run, tile, _devices(vae), lambda e: isinstance(e, mm.OOM_EXCEPTION),
                                             mm.soft_empty_cache, lambda t: f"tile {t * scale} px")
             outs.append(out)
             paths.append(path)
         images = torch.cat(outs).movedim(1, -1)
-        n_tiles = len(plan_tiles(*latent_hw, tile, halo))
+        n_tiles = len(_tiling().plan_tiles(*latent_hw, tile, halo))
         report = "\n".join([
             f"VAE decode (tiled): {z_all.shape[0]} image(s) of {latent_hw[1] * scale}x{latent_hw[0] * scale}, "
             f"batch slice {slice_n}",
@@ -194,10 +205,10 @@ class LoadoutVAEEncodeTiled:
             report = f"VAE encode (tiled): ComfyUI's tiled encode was used: {reason}"
             return {"ui": {"text": [report]}, "result": ({"samples": latent}, report)}
         fsm = vae.first_stage_model
-        halo = exact_halo(fsm.encoder)
+        halo = _tiling().exact_halo(fsm.encoder)
         tile = max(1, tile_size // scale)
         mm.load_models_gpu([vae.patcher], force_full_load=getattr(vae, "disable_offload", False))
-        pbar = comfy.utils.ProgressBar(math.ceil(x_all.shape[0] / batch_slice) * count_sync_steps(fsm.encoder))
+        pbar = comfy.utils.ProgressBar(math.ceil(x_all.shape[0] / batch_slice) * _tiling().count_sync_steps(fsm.encoder))
         outs, path = [], []
         for start in range(0, x_all.shape[0], batch_slice):
             chunk = x_all[start:start + batch_slice]
@@ -205,17 +216,17 @@ class LoadoutVAEEncodeTiled:
             def run(t, device, chunk=chunk):
                 parts, dtype = _module_on(fsm, device, vae.vae_dtype)
                 x = vae.process_input(chunk).to(device=device, dtype=dtype)
-                h = encode_tiled(parts.encoder, x, t, halo, on_step=lambda: pbar.update(1))
+                h = _tiling().encode_tiled(parts.encoder, x, t, halo, on_step=lambda: pbar.update(1))
                 if getattr(parts, "quant_conv", None) is not None:  # per image, as above
                     h = torch.cat([parts.quant_conv(h[i:i + 1]) for i in range(h.shape[0])])
                 z, _ = parts.regularization(h)
                 return z.to(vae.output_device).float()
 
-            out, path = run_with_oom_ladder(run, tile, _devices(vae), lambda e: isinstance(e, mm.OOM_EXCEPTION),
+            out, path = _budgeting().run_with_oom_ladder(run, tile, _devices(vae), lambda e: isinstance(e, mm.OOM_EXCEPTION),
                                             mm.soft_empty_cache, lambda t: f"tile {t * scale} px")
             outs.append(out)
         latent = torch.cat(outs)
-        n_tiles = len(plan_tiles(x_all.shape[-2] // scale, x_all.shape[-1] // scale, tile, halo))
+        n_tiles = len(_tiling().plan_tiles(x_all.shape[-2] // scale, x_all.shape[-1] // scale, tile, halo))
         report = (f"VAE encode (tiled): {x_all.shape[0]} image(s) of {x_all.shape[-1]}x{x_all.shape[-2]}, "
                   f"tile {tile * scale} px, {n_tiles} tile(s), halo {halo * scale} px (exact); path: "
                   + " | ".join(path))
@@ -254,13 +265,13 @@ class LoadoutVAEInfo:
         lines = [f"VAE: {type(fsm).__name__}, latent channels {vae.latent_channels}, downscale {scale}, "
                  f"dtype {str(vae.vae_dtype).replace('torch.', '')}, device {vae.device}"]
         latent_hw = (height // scale, width // scale)
-        reason = supports_tiling(getattr(fsm, "decoder", None)) if hasattr(fsm, "decoder") else "no ldm decoder"
+        reason = _tiling().supports_tiling(getattr(fsm, "decoder", None)) if hasattr(fsm, "decoder") else "no ldm decoder"
         dtype_bytes = mm.dtype_size(vae.vae_dtype)
         if reason is None:
-            halo = exact_halo(fsm.decoder)
-            whole = estimate_decode(latent_hw, max(latent_hw), halo, dtype_bytes=dtype_bytes)
-            tiled = estimate_decode(latent_hw, tile_size // scale, halo, dtype_bytes=dtype_bytes)
-            n_tiles = len(plan_tiles(*latent_hw, tile_size // scale, halo))
+            halo = _tiling().exact_halo(fsm.decoder)
+            whole = _budgeting().estimate_decode(latent_hw, max(latent_hw), halo, dtype_bytes=dtype_bytes)
+            tiled = _budgeting().estimate_decode(latent_hw, tile_size // scale, halo, dtype_bytes=dtype_bytes)
+            n_tiles = len(_tiling().plan_tiles(*latent_hw, tile_size // scale, halo))
             lines += [f"tiling: seam-free (exact halo {halo * scale} px)",
                       f"decode {width}x{height}: untiled ~{whole.peak_bytes / MIB:,.0f} MiB, tiled at {tile_size} px "
                       f"({n_tiles} tiles) ~{tiled.peak_bytes / MIB:,.0f} MiB (estimates beyond the weights)"]

@@ -53,6 +53,13 @@ class Comfy:
         except (PromptRejected, PromptFailed) as e:
             pytest.fail(f"{e}\n--- server log tail ---\n{self.server.log_tail(40)}", pytrace=False)
 
+    def run_with_messages(self, prompt: dict, timeout: float = 600):
+        """(result, websocket messages) of a prompt run while listening as this client."""
+        try:
+            return self.client.run_with_messages(prompt, timeout=timeout)
+        except (PromptRejected, PromptFailed) as e:
+            pytest.fail(f"{e}\n--- server log tail ---\n{self.server.log_tail(40)}", pytrace=False)
+
     def run_expecting_error(self, prompt: dict, timeout: float = 600):
         """Run a prompt that must fail; returns the PromptRejected/PromptFailed for the test to inspect."""
         try:

@@ -130,6 +130,7 @@ class Offloader:
         self._in_forward = False
         self._warned_device = False
         self.on_path: Callable[[list[Attempt]], None] | None = None
+        self.remember = True  # use and update the ladder memory (off: always start at the configured strategy)
         rungs, skipped = available_rungs(cuda=self.device.type == "cuda")
         self.rungs, self.skipped = rungs, skipped
 
@@ -494,7 +495,8 @@ class Offloader:
         """Run one forward ``fn()`` under the ladder: start at the strategy remembered for this model and input
         shape (else the configured one, or the first that fits when ``auto``); on an out-of-memory error drop
         every device copy, step down and run ``fn`` again."""
-        start = self.memory.get(self.model_key, shape_key) if shape_key is not None else None
+        remember = shape_key is not None and self.remember
+        start = self.memory.get(self.model_key, shape_key) if remember else None
         if start is None:
             start = self.strategy or (self.auto_strategy() if auto else self.config.strategy)
         candidates = rungs_from(start, self.rungs)
@@ -530,7 +532,7 @@ class Offloader:
                 self.path = fresh_path
                 if self.on_path is not None:
                     self.on_path(self.path)
-            if shape_key is not None:
+            if remember:
                 self.memory.put(self.model_key, shape_key, strategy)
             return out
         self.path = fresh_path

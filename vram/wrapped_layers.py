@@ -3,8 +3,9 @@
 Plain torch. ``AutoWrappedLinear`` and ``AutoWrappedConv`` replace ``torch.nn.Linear`` / ``Conv1d/2d/3d`` (and
 their subclasses, such as ComfyUI's ops); other layer types run through ``AutoWrappedModule`` once declared
 with ``declare_layer``. A wrapper holds the original layer unregistered (so nothing that moves the model's
-modules moves its weights), computes with the weights the offloader hands it, and still shows the original
-``weight``/``bias`` in ``state_dict()`` so key matching (LoRA loaders) sees the same model.
+modules moves its weights) and computes with the weights the offloader hands it; ``weight``/``bias`` reads,
+writes and ``state_dict()`` pass through to the original layer, so code that handles weights by name (LoRA key
+matching, a host restoring patched weights) sees the same model.
 
 Example::
 
@@ -103,16 +104,25 @@ class AutoWrappedModule(torch.nn.Module):
             raise TypeError(f"[Loadout] {type(self.inner).__name__} wrapped for offloading takes one input")
         return self.runtime.run_layer(self.index, x)
 
+    # Transparent to whoever handles the model's weights by path (ComfyUI's patcher gets, sets and restores
+    # "...layer.weight" through whatever module stands at that path): reads, writes and state_dict() reach the
+    # original layer's own parameters. The offloader's CPU master copy is separate and never written.
     @property
     def weight(self):
-        return self.runtime.master(self.index)["weight"]
+        return self.inner.weight
 
     @property
     def bias(self):
-        return self.runtime.master(self.index).get("bias")
+        return self.inner.bias
+
+    def __setattr__(self, name, value):
+        if name in ("weight", "bias"):
+            setattr(self.inner, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
-        for key, t in self.runtime.master(self.index).items():
+        for key, t in self.inner.named_parameters(recurse=False):
             destination[prefix + key] = t if keep_vars else t.detach()
 
     def __getattr__(self, name):

@@ -21,7 +21,7 @@ import weakref
 import torch
 
 from ...vram.host_arena import nbytes
-from ...vram.offload_config import OffloadConfig, Strategy
+from ...vram.offload_config import OffloadConfig
 from ...vram.offloader import Offloader, fingerprint
 from ...vram.strategy_ladder import describe_path
 from ...vram.wrapped_layers import AutoWrappedModule, find_layers, wrapper_class
@@ -66,6 +66,7 @@ class OffloadBinding:
             master_source=self._unpatched, is_patched=self._is_patched)
         if not ladder:
             self.offloader.rungs = []
+            self.offloader.remember = False
         self.offloader.on_path = self._on_path
         self.wrappers = {name: wrapper_class(kind)(module, i, op, self.offloader)
                          for i, (name, module, op, kind) in enumerate(found)}
@@ -250,9 +251,3 @@ def offload_status_lines() -> list[str]:
 def existing_binding(patcher) -> OffloadBinding | None:
     return patcher.get_attachment(KEY) if hasattr(patcher, "get_attachment") else None
 
-
-def strategy_from_choice(choice: str) -> tuple[Strategy, bool]:
-    """The node's ``strategy`` choice → (starting strategy, auto)."""
-    if choice == "auto":
-        return Strategy.FP16_FULL, True
-    return Strategy(choice), False

@@ -119,6 +119,40 @@ class ComfyClient:
         entry = self.wait(prompt_id, timeout)
         return RunResult(prompt_id, time.time() - t0, entry.get("outputs", {}), entry.get("status", {}))
 
+    def run_with_messages(self, prompt: dict, timeout: float = 600.0, on_message=None) -> tuple[RunResult, list]:
+        """Run ``prompt`` while listening on the websocket (this client's id): returns the result and every JSON
+        message the server sent for it (progress, executing, executed, ...). ``on_message(msg)`` sees each one
+        as it arrives."""
+        import websocket  # noqa: PLC0415 - websocket-client, a test/runner dependency
+
+        ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        ws = websocket.create_connection(f"{ws_url}/ws?clientId={self.client_id}", timeout=timeout)
+        messages: list = []
+        t0 = time.time()
+        try:
+            prompt_id = self.queue(prompt)
+            while time.time() - t0 < timeout:
+                raw = ws.recv()
+                if not isinstance(raw, str):
+                    continue  # binary previews
+                msg = json.loads(raw)
+                data = msg.get("data") or {}
+                if data.get("prompt_id") not in (None, prompt_id):
+                    continue
+                messages.append(msg)
+                if on_message is not None:
+                    on_message(msg)
+                if msg.get("type") in ("execution_error", "execution_interrupted"):
+                    break
+                if msg.get("type") == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
+                    break
+                if msg.get("type") == "execution_success":
+                    break
+        finally:
+            ws.close()
+        entry = self.wait(prompt_id, max(1.0, timeout - (time.time() - t0)))
+        return RunResult(prompt_id, time.time() - t0, entry.get("outputs", {}), entry.get("status", {})), messages
+
     def fetch(self, file: dict) -> bytes:
         query = urllib.parse.urlencode({k: file.get(k, "") for k in ("filename", "subfolder", "type")})
         return self.get_bytes("/view?" + query)

@@ -11,16 +11,17 @@ from .paths import REPO
 PACK_ALIAS = "loadout"
 
 
-def import_comfyui(comfy_dir: Path) -> None:
-    """Put ComfyUI's folder on sys.path and import its model management forced to the CPU."""
+def import_comfyui(comfy_dir: Path, cpu: bool = True) -> None:
+    """Put ComfyUI's folder on sys.path and import its model management, forced to the CPU unless ``cpu`` is
+    False (the GPU benchmarks)."""
     comfy_dir = str(Path(comfy_dir).resolve())
     if comfy_dir not in sys.path:
         sys.path.insert(0, comfy_dir)
-    saved, sys.argv = sys.argv, [sys.argv[0], "--cpu"]  # ComfyUI parses its CLI args at import
+    saved, sys.argv = sys.argv, [sys.argv[0]] + (["--cpu"] if cpu else [])  # ComfyUI parses its CLI args at import
     try:
         import comfy.cli_args
 
-        comfy.cli_args.args.cpu = True
+        comfy.cli_args.args.cpu = cpu
         import comfy.model_management  # noqa: F401  (after --cpu, so CUDA is never probed)
     finally:
         sys.argv = saved

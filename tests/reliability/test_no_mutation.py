@@ -3,13 +3,8 @@ process, the harness's tiny models) and the inputs' tensors, model weights, patc
 hash the same afterwards as before."""
 import hashlib
 
-import numpy as np
-import pytest
 import torch
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
-from loadout_harness.inprocess import import_comfyui
-from loadout_harness.paths import harness
-from PIL import Image
+from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA
 
 
 def _h(obj, d) -> None:
@@ -52,27 +47,6 @@ def digest(*objs) -> str:
     for o in objs:
         _h(o, d)
     return d.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def comfy_inprocess():
-    h = harness()
-    import_comfyui(h.comfyui)
-    import folder_paths
-
-    for key in ("checkpoints", "loras", "controlnet", "vae", "annotators"):
-        folder_paths.add_model_folder_path(key, str(h.models / key), is_default=True)
-    import comfy.sd
-    import nodes as core
-
-    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
-        str(h.models / "checkpoints" / TINY_SD15), output_vae=True, output_clip=True)
-    pos = core.CLIPTextEncode().encode(clip, "a lighthouse")[0]
-    neg = core.CLIPTextEncode().encode(clip, "blurry")[0]
-    photo = np.asarray(Image.open(h.base / "input" / "loadout_grace_hopper.jpg").convert("RGB").resize((96, 80)))
-    image = torch.from_numpy(photo.astype(np.float32) / 255.0)[None]
-    return {"model": model, "clip": clip, "vae": vae, "pos": pos, "neg": neg, "image": image,
-            "latent": {"samples": torch.randn(1, 4, 8, 12, generator=torch.Generator().manual_seed(0))}}
 
 
 def twice_unchanged(fn, *inputs):
@@ -138,6 +112,22 @@ def test_preprocessors_and_monitor_leave_images_unchanged(comfy_inprocess):
                                                                          0.5), img)
     twice_unchanged(lambda: p.LoadoutNormalFromDepth().process(img, 0.1, 255.0), img)
     twice_unchanged(lambda: memory_monitor.LoadoutMemoryMonitor().run("x", False, value=img, unique_id="1"), img)
+
+
+def test_offload_nodes_and_sampling_with_them_leave_model_and_clip_unchanged(comfy_inprocess):
+    import nodes as core
+    from loadout.nodes import offload_nodes as o
+
+    c = comfy_inprocess
+    lat = {"samples": torch.zeros(1, 4, 8, 8)}
+    for strategy, budget in (("offload", 0.06), ("fp8", 0.0), ("sequential", 0.0)):
+        twice_unchanged(lambda: core.common_ksampler(
+            o.LoadoutOffloadModel().offload(c["model"], strategy, budget, 2)["result"][0], 1, 2, 5.0, "euler",
+            "normal", c["pos"], c["neg"], lat), c["model"], c["pos"], c["neg"], lat)
+    twice_unchanged(lambda: core.CLIPTextEncode().encode(
+        o.LoadoutOffloadCLIP().offload(c["clip"], "sequential", 0.0, 1)["result"][0], "a lighthouse"), c["clip"])
+    twice_unchanged(lambda: o.LoadoutDevicePlacement().place("cpu", "cpu", clip=c["clip"], vae=c["vae"]),
+                    c["clip"], c["vae"])
 
 
 def test_the_digest_sees_in_place_changes(comfy_inprocess):

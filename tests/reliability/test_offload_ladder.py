@@ -1,0 +1,86 @@
+"""The strategy ladder inside real ComfyUI sampling (in-process, CPU): the offloader's device is given a fixed
+capacity, so placing the model raises torch's OutOfMemoryError exactly where a full GPU would; the step is
+retried down the ladder, the latent is the one the final strategy gives on its own, and the next run starts
+there."""
+import pytest
+import torch
+from loadout.vram.offload_config import Strategy
+from loadout.vram.transport import SyncTransport
+
+
+class CapacityTransport(SyncTransport):
+    def __init__(self, capacity: int):
+        super().__init__("cpu")
+        self.capacity = capacity
+        self.live = {}
+
+    def _alloc(self, t):
+        import weakref
+
+        n = t.numel() * t.element_size()
+        used = sum(size for ref, size in self.live.values() if ref() is not None)
+        if used + n > self.capacity:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {n / 2**20:.2f} MiB")
+        self.live[id(t)] = (weakref.ref(t), n)
+        return t
+
+    def new_slot(self, index, nbytes):
+        slot = super().new_slot(index, nbytes)
+        self._alloc(slot.buffer)
+        return slot
+
+    def to_device(self, t):
+        return self._alloc(super().to_device(t))
+
+    def adopt(self, t):
+        return self._alloc(t)
+
+
+def _sample(model, c, seed=4):
+    import nodes as core
+
+    lat = {"samples": torch.zeros(1, 4, 8, 8)}
+    return core.common_ksampler(model, seed, 3, 5.0, "euler", "normal", c["pos"], c["neg"], lat)[0]["samples"]
+
+
+def _offloaded(c, strategy, capacity=None, budget=0.0, prefetch=1):
+    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+
+    out = LoadoutOffloadModel().offload(c["model"], strategy, budget, prefetch)["result"][0]
+    binding = out.get_attachment("loadout_offload")
+    if capacity is not None:
+        binding.offloader.transport = CapacityTransport(capacity)
+    return out, binding
+
+
+@pytest.mark.parametrize("capacity_mb,expected", [(70, ["fp16_full", "fp8"]), (24, ["fp16_full", "fp8", "offload"])])
+def test_out_of_memory_in_the_first_step_drops_down_the_ladder(comfy_inprocess, capacity_mb, expected):
+    c = comfy_inprocess
+    budget = capacity_mb * 0.9 / 1024 if "offload" in expected else 0.0
+    model, binding = _offloaded(c, "fp16_full", capacity_mb << 20, budget=budget)
+    latent = _sample(model, c)
+    path = binding.offloader.path
+    assert [a.strategy.value for a in path] == expected, [str(a) for a in path]
+    assert all("out of memory" in a.outcome for a in path[:-1]) and path[-1].outcome == "ok"
+    # the same strategy chosen directly gives the same latent
+    direct, _ = _offloaded(c, expected[-1], budget=budget)
+    assert torch.equal(latent, _sample(direct, c))
+    if expected[-1] == "offload":
+        assert torch.equal(latent, _sample(c["model"], c)), "offload is exact"
+    # remembered per model and input shape: a re-run starts at the rung that worked
+    again, binding2 = _offloaded(c, "fp16_full", capacity_mb << 20, budget=budget)
+    _sample(again, c)
+    assert [a.strategy.value for a in binding2.offloader.path] == [expected[-1]]
+
+
+def test_with_the_ladder_off_an_out_of_memory_stops_the_run(comfy_inprocess):
+    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+
+    c = comfy_inprocess
+    model = LoadoutOffloadModel().offload(c["model"], "fp16_full", 0.0, 2, ladder=False)["result"][0]
+    binding = model.get_attachment("loadout_offload")
+    binding.offloader.transport = CapacityTransport(10 << 20)
+    with pytest.raises(MemoryError, match=r"every strategy failed: fp16_full: out of memory"):
+        _sample(model, c, seed=5)
+    assert binding.offloader.memory.get(binding.offloader.model_key, (2, 4, 8, 8)) is None
+    assert Strategy.FP8 not in binding.offloader.rungs
