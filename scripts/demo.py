@@ -15,6 +15,7 @@ from pathlib import Path
 
 from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected
 from loadout_harness.paths import REPO, cache_dir, harness
+from loadout_harness.runner import save_outputs
 from loadout_harness.server import ComfyServer
 
 
@@ -26,17 +27,8 @@ def run_all(url: str, workflows: list[Path], out_dir: Path) -> list[dict]:
         t0 = time.time()
         try:
             result = client.run(json.loads(path.read_text()), timeout=1800)
-            target = out_dir / path.stem
-            target.mkdir(parents=True, exist_ok=True)
-            for f in result.files():
-                dest = target / f["filename"]
-                dest.write_bytes(client.fetch(f))
+            for dest in save_outputs(client, result, out_dir / path.stem):
                 row["outputs"].append(str(dest.relative_to(REPO)) if dest.is_relative_to(REPO) else str(dest))
-            for node_id, out in result.outputs.items():
-                for i, text in enumerate(out.get("text", [])):
-                    dest = target / f"node{node_id}_text{i}.txt"
-                    dest.write_text(text if isinstance(text, str) else json.dumps(text))
-                    row["outputs"].append(str(dest.relative_to(REPO)) if dest.is_relative_to(REPO) else str(dest))
         except (PromptRejected, PromptFailed, TimeoutError, OSError) as e:
             row["status"] = "FAILED"
             row["error"] = str(e)

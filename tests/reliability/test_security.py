@@ -2,6 +2,7 @@
 downloaded when the pack is imported."""
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,14 @@ def test_every_torch_load_refuses_pickled_code_and_pickle_is_never_loaded():
 
 def test_the_pack_registers_no_http_routes_and_serves_only_its_frontend_scripts():
     text = "\n".join(p.read_text() for p in PACK_CODE)
-    for needle in ("PromptServer", "routes.get", "routes.post", "add_route", "add_static"):
+    for needle in (".routes", "routes.get", "routes.post", "add_route", "add_static", "app.router", "web.get(",
+                   "web.post("):
         assert needle not in text, f"pack code mentions {needle}: any route must validate names"
+    # the one use of the server: pushing a node's text to the UI (the offloader's strategy path)
+    users = [p for p in PACK_CODE if "PromptServer" in p.read_text()]
+    assert [p.relative_to(REPO).as_posix() for p in users] == ["nodes/offload/binding.py"]
+    uses = re.findall(r"server\.(\w+)", users[0].read_text())
+    assert set(uses) <= {"send_sync", "client_id"}, uses
     web = REPO / "web" / "js"
     assert all(p.suffix == ".js" for p in web.rglob("*") if p.is_file()), "web/js must hold scripts only"
 
