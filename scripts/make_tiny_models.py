@@ -19,6 +19,11 @@ through ComfyUI's loaders to prove they are accepted and that every LoRA key mat
     models/loras/loadout-tiny-diffusers/pytorch_lora_weights.safetensors   the PEFT file as a diffusers folder
     models/controlnet/loadout-tiny-controlnet.safetensors  ldm ControlNet (`control_model.*`) for the tiny UNet
     models/controlnet/loadout-tiny-controlnet-b.safetensors  the same architecture, other seed (stack tests)
+    models/checkpoints/loadout-tiny-sdxl-full.safetensors  the SDXL-family UNet above with SDXL's real text
+                                                       encoders (CLIP-L + OpenCLIP bigG, fixed sizes) and a KL
+                                                       VAE: runs a whole SDXL graph; ~1.9 GB
+    models/loras/loadout-tiny-sdxl-kohya.safetensors    kohya LoRA for it: UNet attention, te1 and te2 modules
+    models/controlnet/loadout-tiny-sdxl-controlnet.safetensors  ldm ControlNet for the tiny SDXL UNet
     models/annotators/...                               tiny depth / segmentation / lineart models
                                                        (scripts/tiny_annotators.py)
     input/loadout_grace_hopper.jpg                      matplotlib's real photo, for the workflows
@@ -38,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SEED = 20261122
 LORA_RANK = 4
 
@@ -61,6 +66,9 @@ KL_VAE = dict(double_z=True, z_channels=4, resolution=256, in_channels=3, out_ch
 FILES = {
     "sd15": "checkpoints/loadout-tiny-sd15.safetensors",
     "sdxl": "checkpoints/loadout-tiny-sdxl.safetensors",
+    "sdxl_full": "checkpoints/loadout-tiny-sdxl-full.safetensors",
+    "sdxl_lora": "loras/loadout-tiny-sdxl-kohya.safetensors",
+    "sdxl_controlnet": "controlnet/loadout-tiny-sdxl-controlnet.safetensors",
     "vae": "vae/loadout-tiny-kl-vae.safetensors",
     "kohya": "loras/loadout-tiny-kohya.safetensors",
     "peft": "loras/loadout-tiny-peft.safetensors",
@@ -170,6 +178,68 @@ def make_sdxl(models: Path) -> None:
     sd = {"model.diffusion_model." + k: v for k, v in unet.state_dict().items()}
     sd.update(config.process_vae_state_dict_for_saving(build_vae(SEED + 12).state_dict()))
     save(to_fp16(sd), models / FILES["sdxl"], {"loadout": "tiny random SDXL-family test model"})
+
+
+def build_sdxl_clip(seed: int):
+    import torch
+    import comfy.sdxl_clip
+
+    return initialise(comfy.sdxl_clip.SDXLClipModel(device="cpu", dtype=torch.float32), seed)
+
+
+def make_sdxl_full(models: Path) -> None:
+    """The SDXL-family UNet of make_sdxl with SDXL's real text encoders (CLIP-L and OpenCLIP bigG: their
+    layer counts are fixed by ComfyUI's configs, so this file is ~1.9 GB) and a KL VAE: a checkpoint that runs
+    a whole SDXL graph (the enhanced SDXL workflow)."""
+    import comfy.supported_models as sm
+
+    config = sm.Segmind_Vega(dict(SDXL_UNET))
+    unet = build_unet(SDXL_UNET, SEED + 10)
+    sd = {"model.diffusion_model." + k: v for k, v in unet.state_dict().items()}
+    sd.update(config.process_clip_state_dict_for_saving(build_sdxl_clip(SEED + 11).state_dict()))
+    sd.update(config.process_vae_state_dict_for_saving(build_vae(SEED + 12).state_dict()))
+    save(to_fp16(sd), models / FILES["sdxl_full"], {"loadout": "tiny random SDXL-family model with SDXL text encoders"})
+
+
+def make_sdxl_controlnet(models: Path) -> None:
+    import comfy.ops
+    from comfy.cldm.cldm import ControlNet
+
+    cfg = {k: v for k, v in SDXL_UNET.items() if k not in ("out_channels", "transformer_depth_output",
+                                                           "use_temporal_attention", "use_temporal_resblock")}
+    net = initialise(ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, **cfg), SEED + 32)
+    save(to_fp16({"control_model." + k: v for k, v in net.state_dict().items()}), models / FILES["sdxl_controlnet"])
+
+
+def make_sdxl_lora(models: Path, model_patcher, clip) -> int:
+    """kohya LoRA for the full tiny SDXL: UNet attention (lora_unet_), CLIP-L (lora_te1_), CLIP-G (lora_te2_),
+    named through ComfyUI's own key map so every key matches."""
+    import torch
+    import comfy.lora
+
+    key_map = comfy.lora.model_lora_keys_unet(model_patcher.model, {})
+    key_map = comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
+    sd = {**{k: v for k, v in model_patcher.model.state_dict().items()},
+          **{k: v for k, v in clip.cond_stage_model.state_dict().items()}}
+    lora, n, done = {}, 0, set()
+    for name, model_key in sorted(key_map.items()):
+        if not isinstance(model_key, str) or not name.startswith(("lora_unet_", "lora_te1_", "lora_te2_")):
+            continue
+        if model_key in done:  # the key map lists ldm and diffusers spellings of one module: one entry each
+            continue
+        if name.startswith("lora_unet_") and not any(t.strip(".").replace(".", "_") in name for t in ATTENTION_TARGETS):
+            continue
+        shape = sd[model_key].shape
+        if len(shape) < 2:
+            continue
+        done.add(model_key)
+        down, up = lora_tensors(shape, SEED + 5000 + n)
+        lora[f"{name}.lora_down.weight"], lora[f"{name}.lora_up.weight"] = down, up
+        lora[f"{name}.alpha"] = torch.tensor(float(LORA_RANK))
+        n += 1
+    save(to_fp16(lora), models / FILES["sdxl_lora"],
+         kohya_meta(Path(FILES["sdxl_lora"]).stem, "xlstyle", "sdxl_base_v1-0"))
+    return n
 
 
 def make_vae(models: Path) -> None:
@@ -296,6 +366,21 @@ def verify(models: Path) -> dict:
     if not isinstance(xl.model, comfy.model_base.SDXL) or xl_vae is None:
         raise RuntimeError(f"SDXL tiny checkpoint detected as {type(xl.model).__name__}")
     report["sdxl_config"] = type(xl.model.model_config).__name__
+    full, full_clip, full_vae, _ = comfy.sd.load_checkpoint_guess_config(str(models / FILES["sdxl_full"]),
+                                                                         output_vae=True, output_clip=True)
+    if not isinstance(full.model, comfy.model_base.SDXL) or full_clip is None or full_vae is None:
+        raise RuntimeError("the full tiny SDXL checkpoint did not load with its text encoders and VAE")
+    xl_keys = comfy.lora.model_lora_keys_clip(full_clip.cond_stage_model, comfy.lora.model_lora_keys_unet(full.model, {}))
+    xl_lora = comfy.utils.load_torch_file(str(models / FILES["sdxl_lora"]), safe_load=True)
+    xl_patches = comfy.lora.load_lora(xl_lora, xl_keys, log_missing=False)
+    xl_used = set()
+    for adapter in xl_patches.values():
+        xl_used.update(getattr(adapter, "loaded_keys", ()))
+    if set(xl_lora) - xl_used:
+        raise RuntimeError(f"SDXL LoRA: {len(set(xl_lora) - xl_used)} keys not matched by core")
+    report["sdxl_lora_modules"] = len(xl_patches)
+    if comfy.controlnet.load_controlnet(str(models / FILES["sdxl_controlnet"])) is None:
+        raise RuntimeError("tiny SDXL ControlNet was not recognised")
     comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(models / FILES["vae"])))
     if comfy.controlnet.load_controlnet(str(models / FILES["controlnet"])) is None:
         raise RuntimeError("tiny ControlNet was not recognised")
@@ -359,6 +444,12 @@ def main(argv=None) -> int:
 
     model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(args.models / FILES["sd15"]), output_vae=False)
     loras = make_loras(args.models, model, clip)
+    make_sdxl_full(args.models)
+    make_sdxl_controlnet(args.models)
+    xl_model, xl_clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(args.models / FILES["sdxl_full"]),
+                                                                    output_vae=False)
+    loras["sdxl"] = make_sdxl_lora(args.models, xl_model, xl_clip)
+    del xl_model, xl_clip
     report, _, _ = verify(args.models)
     import tiny_annotators
     from loadout_harness.inprocess import import_pack
