@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export LOADOUT_VENV := $(VENV)
 NAME ?=
 
-.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench clean
+.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench run clean
 
 all: test
 
@@ -39,6 +39,11 @@ demo: models
 
 bench: models
 	$(PY) bench/run.py $(NAME)
+
+WORKFLOW ?= workflows/api/lora_stack.json
+ARGS ?=
+run: models
+	$(PY) scripts/run_workflow.py $(WORKFLOW) $(ARGS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -66,6 +66,24 @@ def plan_report(binding, choice: str, budget_gb: float) -> str:
     return "\n".join(lines)
 
 
+def _bind(node: str, input_name: str, patcher, root_attr: str, label: str, config, auto, ladder, unique_id):
+    """An OffloadBinding for the component under ``patcher.model`` (errors name the node and input)."""
+    from .offload.binding import OffloadBinding  # noqa: PLC0415
+
+    owner = patcher.model
+    try:
+        return OffloadBinding(owner, root_attr, config, patcher.load_device, patcher.offload_device, label=label,
+                              node_id=str(unique_id) if unique_id is not None else None, auto=auto, ladder=ladder)
+    except ValueError as e:
+        raise ValueError(f"{node}: input '{input_name}': {e}") from None
+
+
+def _result(binding, output, strategy: str, budget_gb: float) -> dict:
+    report = plan_report(binding, strategy, budget_gb)
+    logger.info("[Loadout] %s", report.replace("\n", " | "))
+    return {"ui": {"text": [report]}, "result": (output, report)}
+
+
 class LoadoutOffloadModel:
     NODE_ID = "LoadoutOffloadModel"
     DISPLAY_NAME = "Offload model (Loadout)"
@@ -123,7 +141,7 @@ class LoadoutOffloadModel:
 
     def offload(self, model, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
                 stream_precision="model", ladder=True, unique_id=None):
-        from .offload.binding import OffloadBinding, existing_binding  # noqa: PLC0415
+        from .offload.binding import existing_binding  # noqa: PLC0415
 
         node = "Offload model (Loadout)"
         if existing_binding(model) is not None:
@@ -132,19 +150,12 @@ class LoadoutOffloadModel:
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale,
                                stream_precision=stream_precision)
         clone = model.clone()
-        try:
-            binding = OffloadBinding(clone.model, "diffusion_model", config, clone.load_device, clone.offload_device,
-                                     label=f"{type(clone.model).__name__} diffusion model",
-                                     node_id=str(unique_id) if unique_id is not None else None, auto=auto,
-                                     ladder=ladder)
-        except ValueError as e:
-            raise ValueError(f"Offload model (Loadout): input 'model': {e}") from None
+        binding = _bind(node, "model", clone, "diffusion_model", f"{type(clone.model).__name__} diffusion model",
+                        config, auto, ladder, unique_id)
         binding.install_model(clone)
         if auto:
             clone.size = binding.offloader.device_estimate(binding.offloader.auto_strategy())
-        report = plan_report(binding, strategy, budget_gb)
-        logger.info("[Loadout] %s", report.replace("\n", " | "))
-        return {"ui": {"text": [report]}, "result": (clone, report)}
+        return _result(binding, clone, strategy, budget_gb)
 
 
 class LoadoutOffloadCLIP:
@@ -172,25 +183,17 @@ class LoadoutOffloadCLIP:
 
     def offload(self, clip, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel", ladder=True,
                 unique_id=None):
-        from .offload.binding import OffloadBinding, existing_binding  # noqa: PLC0415
+        from .offload.binding import existing_binding  # noqa: PLC0415
 
         node = "Offload CLIP (Loadout)"
         if existing_binding(clip.patcher) is not None:
             raise ValueError(f"{node}: input 'clip' is already offloaded; remove one of the offload nodes")
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale)
         clone = clip.clone()
-        patcher = clone.patcher
-        try:
-            binding = OffloadBinding(patcher.model, "", config, patcher.load_device, patcher.offload_device,
-                                     label=f"{type(patcher.model).__name__} text encoder",
-                                     node_id=str(unique_id) if unique_id is not None else None, auto=auto,
-                                     ladder=ladder)
-        except ValueError as e:
-            raise ValueError(f"{node}: input 'clip': {e}") from None
-        binding.install_clip(patcher)
-        report = plan_report(binding, strategy, budget_gb)
-        logger.info("[Loadout] %s", report.replace("\n", " | "))
-        return {"ui": {"text": [report]}, "result": (clone, report)}
+        binding = _bind(node, "clip", clone.patcher, "", f"{type(clone.patcher.model).__name__} text encoder", config,
+                        auto, ladder, unique_id)
+        binding.install_clip(clone.patcher)
+        return _result(binding, clone, strategy, budget_gb)
 
 
 DEVICE_CHOICES = ("default", "cpu", "gpu")

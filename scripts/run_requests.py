@@ -21,17 +21,15 @@ from pathlib import Path
 from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected
 from loadout_harness.paths import REPO, cache_dir, harness
 from loadout_harness.request_compiler import RequestError, compile_request, validate
-from loadout_harness.runner import ProgressPrinter, run_prompt, save_outputs
+from loadout_harness.runner import ProgressPrinter, UsageError, read_json, run_prompt, save_outputs
 from loadout_harness.server import ComfyServer
 
 
 def load_requests(path: Path) -> list:
     try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"[requests] {path}: no such file") from None
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"[requests] {path}: not JSON ({e})") from None
+        data = read_json(path)
+    except UsageError as e:
+        raise SystemExit(f"[requests] {e}") from None
     return data if isinstance(data, list) else [data]
 
 

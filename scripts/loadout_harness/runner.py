@@ -68,14 +68,19 @@ def _id_key(node_id: str):
     return (0, int(node_id)) if node_id.isdigit() else (1, node_id)
 
 
-def load_workflow(path: Path, client: ComfyClient | None = None) -> dict:
-    """An API-format prompt from ``path`` (UI-format files are converted through the server's /object_info)."""
+def read_json(path: Path):
+    """The JSON in ``path``; a missing or malformed file is a ``UsageError`` naming it."""
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}: not JSON ({e})") from None
+
+
+def load_workflow(path: Path, client: ComfyClient | None = None) -> dict:
+    """An API-format prompt from ``path`` (UI-format files are converted through the server's /object_info)."""
+    data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("nodes"), list):
         if client is None:
             raise UsageError(f"{path} is a UI-format workflow; converting it needs a server")

@@ -126,21 +126,27 @@ def _tooltip_of(info, name):
     raise KeyError(name)
 
 
-def test_classic_canvas_shows_the_tooltips(comfy, page):
-    _renderer(page, False)
-    assert page.evaluate("() => document.querySelectorAll('[data-node-id]').length") == 0, "classic: no DOM nodes"
-    checked, failures = 0, []
+def _centred_samples(comfy, page):
+    """For one node of every Loadout type: load its workflow, centre the node, yield (node, info, widgets) with
+    the widgets drawn by the renderer (a multiline text box is an HTML element with its own events)."""
     for path, node in _node_samples():
         info = comfy.object_info[node["type"]]
-        # canvas-drawn widgets: a multiline text box is an HTML element over the canvas, with its own events
         widgets = [w for w in _expected_widgets(info) if not _multiline(info, w)]
         if not widgets:
             continue
         page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", json.loads(path.read_text()))
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(500)
         page.evaluate(f"() => {{ const c = window.app.canvas; c.centerOnNode(window.app.graph.getNodeById("
                       f"{node['id']})); c.setDirty(true, true); }}")
-        page.wait_for_timeout(400)  # a frame: widget positions are laid out when the node is drawn
+        page.wait_for_timeout(500)  # a frame: widget positions are laid out when the node is drawn
+        yield node, info, widgets
+
+
+def test_classic_canvas_shows_the_tooltips(comfy, page):
+    _renderer(page, False)
+    assert page.evaluate("() => document.querySelectorAll('[data-node-id]').length") == 0, "classic: no DOM nodes"
+    checked, failures = 0, []
+    for node, info, widgets in _centred_samples(comfy, page):
         x, y = page.evaluate(f"""() => {{
             const n = window.app.graph.getNodeById({node['id']}); const c = window.app.canvas;
             const w = n.widgets.find(w => w.name === {json.dumps(widgets[0])});
@@ -164,7 +170,6 @@ def test_classic_canvas_shows_the_tooltips(comfy, page):
 def test_nodes_2_0_renders_every_widget_and_its_tooltip(comfy, page):
     _renderer(page, True)
     try:
-        samples = {id(node): (path, node) for path, node in _node_samples()}
         for path in UI:
             ui = json.loads(path.read_text())
             page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", ui)
@@ -182,16 +187,7 @@ def test_nodes_2_0_renders_every_widget_and_its_tooltip(comfy, page):
                     else:
                         assert w in text, (path.name, node["type"], w)
             _shot(page, f"{path.stem}-nodes2")
-        for path, node in samples.values():
-            info = comfy.object_info[node["type"]]
-            widgets = [w for w in _expected_widgets(info) if not _multiline(info, w)]
-            if not widgets:
-                continue
-            page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", json.loads(path.read_text()))
-            page.wait_for_timeout(600)
-            page.evaluate(f"() => {{ const c = window.app.canvas; c.centerOnNode(window.app.graph.getNodeById("
-                          f"{node['id']})); c.setDirty(true, true); }}")
-            page.wait_for_timeout(500)
+        for node, info, widgets in _centred_samples(comfy, page):
             rows = page.locator(f'[data-node-id="{node["id"]}"] [data-pd-tooltip="true"]')
             row = next((rows.nth(i) for i in range(rows.count())
                         if rows.nth(i).inner_text().strip().split("\n")[0] == widgets[0]), None)

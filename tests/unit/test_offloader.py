@@ -7,8 +7,8 @@ import torch
 from loadout.vram.offload_config import OffloadConfig, Strategy
 from loadout.vram.offloader import Offloader, wrap_model
 from loadout.vram.strategy_ladder import LadderMemory, available_rungs, rungs_from
-from loadout.vram.transport import SyncTransport
 from loadout.vram.wrapped_layers import AutoWrappedConv, AutoWrappedLinear, declare_layer, find_layers
+from loadout_harness.fake_device import CapacityTransport
 
 EXACT = [Strategy.FP16_FULL, Strategy.OFFLOAD, Strategy.SEQUENTIAL]
 
@@ -151,36 +151,6 @@ def test_fp8_streaming_moves_half_the_bytes():
         else:
             assert float((out - ref).norm() / ref.norm()) < 0.05
     assert copied["fp8"] < 0.4 * copied["model"]
-
-
-class CapacityTransport(SyncTransport):
-    """A 'device' with a fixed capacity: allocations past it raise torch's OutOfMemoryError, as CUDA does."""
-
-    def __init__(self, capacity):
-        super().__init__("cpu")
-        self.capacity = capacity
-        self.live = {}
-
-    def _alloc(self, t):
-        n = t.numel() * t.element_size()
-        used = sum(n for ref, n in self.live.values() if ref() is not None)
-        if used + n > self.capacity:
-            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {n} bytes ({used} in use)")
-        import weakref
-
-        self.live[id(t)] = (weakref.ref(t), n)
-        return t
-
-    def new_slot(self, index, nbytes):
-        slot = super().new_slot(index, nbytes)
-        self._alloc(slot.buffer)
-        return slot
-
-    def to_device(self, t):
-        return self._alloc(super().to_device(t))
-
-    def adopt(self, t):
-        return self._alloc(t)
 
 
 def test_the_ladder_steps_down_on_out_of_memory_and_remembers_per_input_shape():
