@@ -120,19 +120,18 @@ class Offloader:
         self.plan: OffloadPlan | None = None
         self.scheduler: PrefetchScheduler | None = None
         self.path: list[Attempt] = []
-        self.last_shape: tuple | None = None
         self.exec_order: list[int] = []
         self._exec_new: list[int] = []
         self._exec_seen: set[int] = set()
         self.forwards = 0
         self._profiling = False
         self._replan_pending = False
-        self._in_forward = False
         self._warned_device = False
         self.on_path: Callable[[list[Attempt]], None] | None = None
         self.remember = True  # use and update the ladder memory (off: always start at the configured strategy)
         rungs, skipped = available_rungs(cuda=self.device.type == "cuda")
-        self.rungs, self.skipped = rungs, skipped
+        self.available, self.skipped = rungs, skipped
+        self.rungs = list(rungs)  # the ladder after a failure ([] : no ladder, the error stops the run)
 
     # --- master copy ------------------------------------------------------------------------------------------
     def master(self, index: int) -> dict[str, torch.Tensor]:
@@ -183,7 +182,7 @@ class Offloader:
                 onload = self.config.fp8_dtype
             elif strategy == Strategy.NF4:
                 onload = "nf4"
-            elif not resident and self.config.stream_precision == "fp8":
+            elif not resident and self._streams_fp8(layer):
                 onload = offload = self.config.fp8_dtype
         return Placement(self.offload_device, offload, self.device, onload, self.config.compute_dtype, resident)
 
@@ -198,18 +197,23 @@ class Offloader:
             out["bias"] = layer.master["bias"]
         return out
 
+    def _streams_fp8(self, layer: Layer) -> bool:
+        """Whether the layer, when streamed, travels as FP8 (stream_precision "fp8"; never the kept layers)."""
+        return layer.quantizable and self.config.stream_precision == "fp8"
+
     def _stream_bytes(self, layer: Layer) -> int:
-        fp8 = isinstance(layer.placement.offload_dtype, torch.dtype) and layer.placement.offload_dtype in (
-            torch.float8_e4m3fn, torch.float8_e5m2)
-        if fp8 and layer.index not in self._fp8_host:  # before the FP8 copies exist (planning at node time)
-            w = layer.master["weight"]
+        """Slot bytes the layer needs when streamed (the layout ``_stream_tensors`` will have; computed from
+        shapes, so it holds before the FP8 copies exist)."""
+        w = layer.master["weight"]
+        if self._streams_fp8(layer):
             rows = w.shape[0] if self.config.fp8_scale == "channel" else 1
-            sizes = {"weight.q": torch.empty(w.numel(), dtype=torch.uint8, device="meta"),
+            parts = {"weight.q": torch.empty(w.numel(), dtype=torch.uint8, device="meta"),
                      "weight.scale": torch.empty(rows, dtype=torch.float32, device="meta")}
-            if "bias" in layer.master:
-                sizes["bias"] = layer.master["bias"]
-            return layout_parts(sizes)[1]
-        return layout_parts(self._stream_tensors(layer))[1]
+        else:
+            parts = {"weight": w}
+        if "bias" in layer.master:
+            parts["bias"] = layer.master["bias"]
+        return layout_parts(parts)[1]
 
     def _resident_bytes(self, layer: Layer, strategy: Strategy) -> int:
         w = layer.master["weight"]
@@ -230,8 +234,8 @@ class Offloader:
         patched = hooked and (streamed or strategy in (Strategy.FP8, Strategy.NF4))
         if patched:
             extra += 2 * 4 * w.numel()
-        stored_other = layer.quantizable and (strategy in (Strategy.FP8, Strategy.NF4) or
-                                              (streamed and self.config.stream_precision == "fp8"))
+        stored_other = (layer.quantizable and strategy in (Strategy.FP8, Strategy.NF4)) or \
+            (streamed and self._streams_fp8(layer))
         if stored_other or self.config.compute_dtype not in (None, w.dtype):
             extra += 4 * w.numel()  # compute dtype at most float32
         return extra
@@ -239,16 +243,8 @@ class Offloader:
     def costs(self, strategy: Strategy) -> list[LayerCost]:
         positions = self._positions()
         return [LayerCost(layer.index, layer.name, self._resident_bytes(layer, strategy),
-                          self._stream_bytes_for(layer), self._transient_bytes(layer, True, strategy),
+                          self._stream_bytes(layer), self._transient_bytes(layer, True, strategy),
                           layer.flops, positions.get(layer.index, layer.index)) for layer in self.layers]
-
-    def _stream_bytes_for(self, layer: Layer) -> int:
-        saved = layer.placement
-        layer.placement = self._placement(layer, Strategy.OFFLOAD, resident=False)
-        try:
-            return self._stream_bytes(layer)
-        finally:
-            layer.placement = saved
 
     def _positions(self) -> dict[int, int]:
         """Each layer's place in the execution order (learned on the first forward; registration order before)."""
@@ -267,7 +263,7 @@ class Offloader:
             return (sum(self._resident_bytes(layer, strategy) for layer in self.layers) + self.other_resident_bytes
                     + max(self._transient_bytes(layer, False, strategy) for layer in self.layers))
         if strategy == Strategy.SEQUENTIAL:
-            return (self.other_resident_bytes + max(self._stream_bytes_for(layer) for layer in self.layers)
+            return (self.other_resident_bytes + max(self._stream_bytes(layer) for layer in self.layers)
                     + max(self._transient_bytes(layer, True, strategy) for layer in self.layers))
         budget = self._budget_for_offload()
         if budget is None:
@@ -321,7 +317,7 @@ class Offloader:
                 self._make_resident(layer, token)
         sources = {layer.index: layout_parts(self._stream_tensors(layer))[0]
                    for layer in self.layers if layer.index not in resident}
-        slot_bytes = max((layout_parts(self._stream_tensors(self.layers[i]))[1] for i in sources), default=0)
+        slot_bytes = max((self._stream_bytes(self.layers[i]) for i in sources), default=0)
         order = [i for i in self.exec_order if i in sources] if self.exec_order else None
         self.scheduler = PrefetchScheduler(self.transport, depth, slot_bytes, sources, order=order)
         self.strategy = strategy
@@ -435,7 +431,6 @@ class Offloader:
         return out
 
     def begin_forward(self) -> None:
-        self._in_forward = True
         if self._replan_pending:
             self._replan_pending = False
             self._replan()
@@ -448,7 +443,6 @@ class Offloader:
             self.refresh_hooks()
 
     def end_forward(self) -> None:
-        self._in_forward = False
         if self.scheduler is not None:
             self.scheduler.end_forward()
         self.forwards += 1
@@ -461,7 +455,6 @@ class Offloader:
                 self._replan_pending = True
 
     def abort_forward(self) -> None:
-        self._in_forward = False
         self._profiling = False
         if self.scheduler is not None:
             self.scheduler.abort_forward()
@@ -484,7 +477,7 @@ class Offloader:
         free = self.transport.free_bytes()
         if free is None:
             return Strategy.FP16_FULL
-        for rung in self.rungs:
+        for rung in self.available:
             if rung in (Strategy.OFFLOAD, Strategy.SEQUENTIAL):
                 return rung
             if self.device_estimate(rung) + self.reserve_bytes <= free:
@@ -500,7 +493,6 @@ class Offloader:
         if start is None:
             start = self.strategy or (self.auto_strategy() if auto else self.config.strategy)
         candidates = rungs_from(start, self.rungs)
-        self.last_shape = shape_key
         fresh_path = []
         for strategy in candidates:
             try:

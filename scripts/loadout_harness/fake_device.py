@@ -30,3 +30,6 @@ class CapacityTransport(SyncTransport):
 
     def adopt(self, t):
         return self._alloc(t)
+
+    def free_bytes(self):
+        return self.capacity - sum(size for ref, size in self.live.values() if ref() is not None)

@@ -318,3 +318,20 @@ def test_eager_argument_checks():
         Offloader(find_layers(net), {"strategy": "fp8"}, "cpu")
     with pytest.raises(ValueError, match="no layer to offload"):
         wrap_model(torch.nn.Sequential(torch.nn.ReLU()), _cfg("offload"), "cpu")
+
+
+def test_auto_picks_the_first_rung_whose_estimate_fits_the_free_memory():
+    net = _net()
+    x, label = _inputs()
+    total = sum(p.numel() * p.element_size() for p in net.parameters())
+    for capacity, expected in ((total * 3, Strategy.FP16_FULL), (int(total * 0.6), Strategy.FP8),
+                               (int(total * 0.25), Strategy.OFFLOAD)):
+        wrapped = wrap_model(net, _cfg("fp16_full", prefetch=1), "cpu", auto=True, memory=LadderMemory(),
+                             transport=CapacityTransport(capacity))
+        assert wrapped.offloader.auto_strategy() is expected, (capacity / total, expected)
+        wrapped(x, label)
+        assert wrapped.offloader.path[0].strategy is expected
+        fresh = wrap_model(net, _cfg("fp16_full", prefetch=1), "cpu", auto=True, memory=LadderMemory(),
+                           transport=CapacityTransport(capacity)).offloader
+        fresh.rungs = []  # ladder off: auto still chooses among every strategy
+        assert fresh.auto_strategy() is expected
