@@ -1,6 +1,8 @@
 """vram/memory_snapshot.py against the operating system's own figures (psutil, /proc)."""
 import types
 
+import mmap
+
 import numpy as np
 import psutil
 import torch  # imported up front as inside ComfyUI, so the first reading is not taken mid-import
@@ -11,12 +13,15 @@ from loadout.vram.memory_snapshot import MIB, MemorySnapshot, cuda_devices, form
 def test_rss_matches_psutil_and_sees_a_large_allocation():
     before = take_snapshot()
     assert abs(before.process_rss - psutil.Process().memory_info().rss) < 64 * MIB
-    block = np.ones(256 * MIB, dtype=np.uint8)  # touched pages: real RSS
+    # fresh anonymous pages, touched: real RSS whatever the allocator holds free from earlier tests in this
+    # process (a malloc of 256 MiB may be served from memory freed before, which RSS already counts)
+    block = mmap.mmap(-1, 256 * MIB)
+    np.frombuffer(block, dtype=np.uint8)[:] = 1
     after = take_snapshot()
     assert after.process_rss - before.process_rss > 200 * MIB
     assert after.process_peak_rss >= after.process_rss - 16 * MIB
     assert 0 < after.system_available <= after.system_total == psutil.virtual_memory().total
-    del block
+    block.close()
 
 
 def test_report_on_cpu_names_label_and_has_no_cuda():
