@@ -59,8 +59,7 @@ def plan_report(binding, choice: str, budget_gb: float) -> str:
     lines.append("device estimate: " + ", ".join(estimates))
     for rung, why in off.skipped.items():
         lines.append(f"{rung} skipped: {why}")
-    remembered = [(shape, s) for (key, shape), s in list(MEMORY._data.items()) if key == off.model_key]
-    for shape, s in remembered[-4:]:
+    for shape, s in MEMORY.entries(off.model_key)[-4:]:
         lines.append(f"remembered for input {list(shape)}: {s.value}")
     lines.append("The strategy taken while sampling is shown on this node and in Memory monitor (Loadout).")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ from .prefetch import PrefetchScheduler, layout_parts
 from .quantize import QuantizedWeight, dequantize, quantize_fp8, quantize_nf4
 from .strategy_ladder import MEMORY, Attempt, LadderMemory, available_rungs, describe_path, is_oom, rungs_from
 from .transport import SyncTransport, measure_speed, transport_for
-from .wrapped_layers import LayerOp, find_layers, structural_copy, wrapper_class
+from .wrapped_layers import LayerOp, find_layers, structural_copy, unwrapped_bytes, wrapper_class
 
 logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
@@ -59,7 +59,6 @@ class Layer:
     resident: dict | None = None  # key -> device Tensor or QuantizedWeight
     resident_token: object = None
     flops: float = 0.0  # per forward, measured on the last profiled forward
-    calls: int = 0
 
 
 def _bytes_of(value) -> int:
@@ -371,7 +370,9 @@ class Offloader:
                 self._make_resident(layer, token)
 
     # --- running ----------------------------------------------------------------------------------------------
-    def _materialize(self, layer: Layer, tensors: dict, dtype: torch.dtype | None, hooked: bool) -> tuple:
+    def _materialize(self, layer: Layer, tensors: dict, dtype: torch.dtype | None, hooked: bool,
+                     device: torch.device) -> tuple:
+        """(weight, bias) ready for the op: dequantised, hook applied (unless baked), in ``dtype`` on ``device``."""
         if "weight.q" in tensors:
             qw = QuantizedWeight("fp8", tuple(layer.master["weight"].shape), layer.master["weight"].dtype,
                                  {"q": tensors["weight.q"], "scale": tensors["weight.scale"]})
@@ -385,9 +386,8 @@ class Offloader:
             weight = self._hooked(layer, "weight", weight)
             if bias is not None:
                 bias = self._hooked(layer, "bias", bias)
-        if dtype is not None:
-            weight = weight.to(dtype)
-            bias = bias.to(dtype) if bias is not None else None
+        weight = weight.to(device=device, dtype=dtype)
+        bias = bias.to(device=device, dtype=dtype) if bias is not None else None
         return weight, bias
 
     def run_layer(self, index: int, x: torch.Tensor) -> torch.Tensor:
@@ -401,25 +401,16 @@ class Offloader:
             self._warned_device = True
             logger.warning("[Loadout] offload %s: input on %s but weights placed for %s; copying per call",
                            self.label, x_in.device, self.device)
-        layer.calls += 1
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError(f"[Loadout] offload {self.label}: offloaded layers are for inference (staging buffers "
                                "are reused, so autograd would see overwritten weights); run under torch.no_grad()")
-        if layer.resident is not None:
-            weight, bias = self._materialize(layer, layer.resident, dtype, hooked=True)
-            if weight.device != x_in.device:
-                weight = weight.to(x_in.device)
-                bias = bias.to(x_in.device) if bias is not None else None
+        streamed = layer.resident is None
+        tensors = self.scheduler.acquire(index) if streamed else layer.resident
+        try:
+            weight, bias = self._materialize(layer, tensors, dtype, hooked=not streamed, device=x_in.device)
             out = layer.op(layer.inner, x_in, weight, bias)
-        else:
-            views = self.scheduler.acquire(index)
-            try:
-                weight, bias = self._materialize(layer, views, dtype, hooked=False)
-                if weight.device != x_in.device:
-                    weight = weight.to(x_in.device)
-                    bias = bias.to(x_in.device) if bias is not None else None
-                out = layer.op(layer.inner, x_in, weight, bias)
-            finally:
+        finally:
+            if streamed:
                 self.scheduler.release(index)
         if self._profiling:
             layer.flops += _flops(layer, x_in, out)
@@ -565,6 +556,7 @@ class Offloader:
             "device_bytes": self.device_bytes(),
             "master_bytes": self.arena.used_bytes if self.arena else 0,
             "master_reserved_bytes": self.arena.reserved_bytes if self.arena else 0,
+            "master_blocks": len(self.arena.chunks) if self.arena else 0,
             "master_pinned": bool(self.arena and self.arena.pinned),
             "forwards": self.forwards,
             "prefetch": stats,
@@ -604,8 +596,7 @@ def wrap_model(model: torch.nn.Module, config: OffloadConfig, device: torch.devi
     """Offload any module: its Linear/Conv layers (and declared ones) are wrapped in a structural copy of
     ``model`` (which itself is never modified); the other parameters must already be on ``device``."""
     found = find_layers(model)
-    wrapped_names = {name for name, *_ in found}
-    other = sum(nbytes(p) for name, p in model.named_parameters() if name.rsplit(".", 1)[0] not in wrapped_names)
+    other = unwrapped_bytes(model, found)
     offloader = Offloader(found, config, device, other_resident_bytes=other, **offloader_kwargs)
     replacements = {name: wrapper_class(kind)(module, i, op, offloader)
                     for i, (name, module, op, kind) in enumerate(found)}

@@ -90,6 +90,11 @@ class LadderMemory:
             while len(self._data) > self.capacity:
                 self._data.popitem(last=False)
 
+    def entries(self, model_key: str) -> list[tuple[tuple, Strategy]]:
+        """(input shape, strategy) remembered for one model, oldest first."""
+        with self._lock:
+            return [(shape, s) for (key, shape), s in self._data.items() if key == model_key]
+
     def forget(self, model_key: str) -> None:
         with self._lock:
             for key in [k for k in self._data if k[0] == model_key]:

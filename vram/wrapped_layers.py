@@ -88,6 +88,19 @@ def find_layers(root: torch.nn.Module) -> list[tuple[str, torch.nn.Module, Layer
     return out
 
 
+def unwrapped_bytes(owner: torch.nn.Module, found) -> int:
+    """Bytes of every parameter and buffer under ``owner`` outside the ``found`` layers (and outside any wrapper
+    standing in for them): what stays with the host when those layers are offloaded."""
+    wrapped = {id(module) for _name, module, _op, _kind in found}
+    total = 0
+    for module in owner.modules():
+        if isinstance(module, AutoWrappedModule) or id(module) in wrapped:
+            continue
+        for t in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
+            total += t.numel() * t.element_size()
+    return total
+
+
 class AutoWrappedModule(torch.nn.Module):
     """Runs ``inner``'s op with weights from ``runtime.layer_weights(index, x)``."""
 

@@ -20,11 +20,10 @@ import weakref
 
 import torch
 
-from ...vram.host_arena import nbytes
 from ...vram.offload_config import OffloadConfig
 from ...vram.offloader import Offloader, fingerprint
 from ...vram.strategy_ladder import describe_path
-from ...vram.wrapped_layers import AutoWrappedModule, find_layers, wrapper_class
+from ...vram.wrapped_layers import find_layers, unwrapped_bytes, wrapper_class
 
 logger = logging.getLogger(__name__)
 KEY = "loadout_offload"
@@ -48,13 +47,7 @@ class OffloadBinding:
         if not found:
             raise ValueError(f"{label} has no Linear/Conv layer with plain float weights to offload "
                              "(quantised checkpoints such as GGUF manage their own weights)")
-        wrapped = {id(module) for _n, module, _o, _k in found}
-        other = 0
-        for module in owner.modules():
-            if isinstance(module, AutoWrappedModule) or id(module) in wrapped:
-                continue
-            other += sum(nbytes(t) for t in module.parameters(recurse=False))
-            other += sum(nbytes(t) for t in module.buffers(recurse=False))
+        other = unwrapped_bytes(owner, found)
         self.label = label
         self.node_id = node_id
         self.auto = auto
@@ -174,8 +167,7 @@ class OffloadBinding:
             s = r["prefetch"]
             lines.append(f"  streamed layer uses {s['acquires']:,}: prefetched {s['hits']:,}, on demand "
                          f"{s['misses']:,}; {r['bytes_copied'] / 2**20:,.1f} MB copied in all")
-        lines.append(f"  CPU master copy {r['master_bytes'] / 2**20:,.1f} MB in "
-                     f"{len(self.offloader.arena.chunks) if self.offloader.arena else 0} blocks"
+        lines.append(f"  CPU master copy {r['master_bytes'] / 2**20:,.1f} MB in {r['master_blocks']} blocks"
                      f"{' (pinned)' if r['master_pinned'] else ''}")
         for rung, why in r["skipped"].items():
             lines.append(f"  {rung} skipped: {why}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from .paths import Harness
@@ -88,10 +87,9 @@ NODE_CLASS_MAPPINGS = {"BaselineProbe": BaselineProbe}
 '''
 
 
-def baseline_harness(h: Harness) -> Harness:
-    """A base directory like the harness's (same models and inputs), whose custom_nodes hold only the stand-in
-    pack: the same ComfyUI and frontend without Loadout."""
-    base = Path(tempfile.mkdtemp(prefix="loadout-frontend-baseline-"))
+def baseline_harness(h: Harness, base: Path) -> Harness:
+    """``base`` (an empty folder) made a base directory like the harness's (same models and inputs), whose
+    custom_nodes hold only the stand-in pack: the same ComfyUI and frontend without Loadout."""
     for sub in ("models", "input"):
         (base / sub).symlink_to(h.base / sub)
     for sub in ("output", "user", "temp"):

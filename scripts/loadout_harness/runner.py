@@ -100,8 +100,6 @@ class ProgressPrinter:
         self.stream = stream
         self.width = width
         self.node = None
-        self.done = 0
-        self.lines = 0
 
     def _name(self, node_id) -> str:
         node = self.prompt.get(str(node_id), {})
@@ -118,8 +116,6 @@ class ProgressPrinter:
             filled = int(self.width * value / maximum)
             bar = "#" * filled + "-" * (self.width - filled)
             self._write(f"{self._name(data.get('node', self.node))} [{bar}] {value}/{maximum}")
-        elif kind == "executed":
-            self.done += 1
         elif kind == "execution_cached":
             cached = data.get("nodes") or []
             if cached:
@@ -129,7 +125,6 @@ class ProgressPrinter:
         end = "\r" if self.stream.isatty() else "\n"
         self.stream.write(f"[run] {text}".ljust(79)[:200] + end)
         self.stream.flush()
-        self.lines += 1
 
     def finish(self) -> None:
         if self.stream.isatty():

@@ -30,7 +30,7 @@ def _shot(page, name):
 
 
 @pytest.fixture(scope="module")
-def baseline():
+def baseline(tmp_path_factory):
     """Console lines of the stock page: load, then a core txt2img graph with the stand-in node."""
     graph = json.loads((REPO / "workflows" / "api" / "txt2img_memory_monitor.json").read_text())
     graph = {k: v for k, v in graph.items() if not v["class_type"].startswith("Loadout")
@@ -40,7 +40,8 @@ def baseline():
         for name, value in list(node["inputs"].items()):
             if isinstance(value, list) and len(value) == 2 and value[0] not in graph:
                 node["inputs"][name] = ["6", 0]
-    with ComfyServer(baseline_harness(harness()), cache_dir() / "logs" / "frontend-baseline.log") as server, \
+    base = baseline_harness(harness(), tmp_path_factory.mktemp("frontend-baseline"))
+    with ComfyServer(base, cache_dir() / "logs" / "frontend-baseline.log") as server, \
             open_page(server.url) as page:
         page.evaluate("async (g) => { await window.app.loadApiJson(g, 'baseline'); }", graph)
         page.wait_for_timeout(3000)

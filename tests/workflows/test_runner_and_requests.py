@@ -1,16 +1,13 @@
 """The headless runner and the request compiler against the real server (subprocesses, as a user runs them)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-import pytest
 from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
-from loadout_harness.paths import REPO, harness
+from loadout_harness.paths import REPO
 from PIL import Image
 
 SCRIPTS = REPO / "scripts"
@@ -21,13 +18,6 @@ def run_script(name, *args, timeout=900):
     env = dict(os.environ, PYTHONPATH=str(SCRIPTS))
     return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-@pytest.fixture(scope="module")
-def photo(comfy):
-    shutil.copyfile(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-                    harness().base / "input" / PHOTO)
-    return PHOTO
 
 
 def test_runner_saves_outputs_applies_overrides_and_shows_progress(comfy, tmp_path):
@@ -113,7 +103,8 @@ def oracle_graph():
     }
 
 
-def test_requests_run_in_order_with_their_results_and_match_core_nodes(comfy, photo, tmp_path):
+def test_requests_run_in_order_with_their_results_and_match_core_nodes(comfy, tmp_path):
+    """(The photo is in the harness's input folder: `make models` puts it there.)"""
     requests = [REQUEST,
                 {"prompt": "a cat", "model": TINY_SD15, "lora": ["loadout-tiny-kohya-b"], "width": 64, "height": 64,
                  "steps": 3, "scheduler": {"schedule": "ays_sd1", "sampler": "euler"}, "seed": 2},
