@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from loadout_harness.paths import PACK_DIR_NAME, cache_dir, harness
-from loadout_harness.server import ComfyServer
+from harness.paths import PACK_DIR_NAME, cache_dir, harness
+from harness.server import ComfyServer
 
 
 def run() -> dict:

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadout_harness.graphs import TINY_KOHYA, TINY_SD15
-from loadout_harness.inprocess import import_comfyui, import_pack
-from loadout_harness.paths import harness
+from harness.graphs import TINY_KOHYA, TINY_SD15
+from harness.inprocess import import_comfyui, import_pack
+from harness.paths import harness
 
 N_LORAS = 8
 REPEATS = 5
@@ -39,7 +39,7 @@ def run() -> dict:
     import comfy.sd
     import folder_paths
     import nodes as comfy_nodes
-    from loadout.nodes.lora_apply import CACHE, apply_lora_stack
+    from loadout.nodes.comfy_compat.lora import CACHE, apply_lora_stack
 
     model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(h.models / "checkpoints" / TINY_SD15),
                                                               output_vae=False)

@@ -68,9 +68,9 @@ def run_gpu() -> dict:
 
 
 def _gpu_variant(name: str) -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from loadout_harness.inprocess import import_comfyui, import_pack
-    from loadout_harness.paths import harness
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from harness.inprocess import import_comfyui, import_pack
+    from harness.paths import harness
 
     import_comfyui(harness().comfyui, cpu=False)
     import_pack()
@@ -80,7 +80,7 @@ def _gpu_variant(name: str) -> dict:
     import comfy.model_patcher
     import comfy.ops
     import comfy.supported_models
-    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+    from loadout.nodes.offload import LoadoutOffloadModel
 
     device = mm.get_torch_device()
     torch.manual_seed(20261202)
@@ -139,9 +139,9 @@ def _gpu_variant(name: str) -> dict:
 
 # --- CPU ------------------------------------------------------------------------------------------------------
 def run_cpu() -> dict:
-    from loadout_harness.graphs import TINY_KOHYA, TINY_SD15
-    from loadout_harness.inprocess import import_comfyui, import_pack
-    from loadout_harness.paths import harness
+    from harness.graphs import TINY_KOHYA, TINY_SD15
+    from harness.inprocess import import_comfyui, import_pack
+    from harness.paths import harness
 
     h = harness()
     import_comfyui(h.comfyui)
@@ -151,7 +151,7 @@ def run_cpu() -> dict:
     import comfy.sd
     import folder_paths
     import nodes as core
-    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+    from loadout.nodes.offload import LoadoutOffloadModel
 
     folder_paths.add_model_folder_path("loras", str(h.models / "loras"), is_default=True)
     model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(str(h.models / "checkpoints" / TINY_SD15),
@@ -208,5 +208,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--gpu-variant":
         print(json.dumps(_gpu_variant(sys.argv[2])))
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         print(json.dumps(run(), indent=2))

@@ -21,8 +21,8 @@ def _import_check() -> dict:
     code = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from loadout_harness.paths import harness
-from loadout_harness.inprocess import import_comfyui, import_pack
+from harness.paths import harness
+from harness.inprocess import import_comfyui, import_pack
 import_comfyui(harness().comfyui)
 import folder_paths, nodes  # ComfyUI's own modules first
 before = set(sys.modules)
@@ -36,7 +36,7 @@ heavy = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in {"cv2"
 print(json.dumps({"pack_nodes_import_s": round(dt, 3), "nodes": len(classes), "disabled": disabled,
                   "heavy_modules_loaded_by_pack": heavy}))
 """
-    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    scripts = str(Path(__file__).resolve().parents[1] / "tests")
     out = subprocess.run([sys.executable, "-c", code, scripts], capture_output=True, text=True, timeout=300)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
@@ -47,11 +47,10 @@ def run() -> dict:
     import matplotlib
     from PIL import Image
     import tiny_annotators
-    from loadout_harness.inprocess import import_pack
+    from harness.inprocess import import_pack
 
     import_pack()
-    from loadout.preprocessors import (canny, depth, hed, image_ops, lineart_models, lineart_standard, mlsd,
-                                       normal, pose_mediapipe, scribble, segmentation, selfie_segmentation)
+    from loadout.preprocessors import (canny, depth, hed, image_ops, lineart_models, lineart_standard, mlsd, normal, pose_mediapipe, scribble, segmentation, selfie_segmentation)
 
     photo = np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"))
     tmp = Path(tempfile.mkdtemp(prefix="loadout-bench-"))

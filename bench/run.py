@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "scripts"))  # the harness package; never the repo root
+sys.path.insert(0, str(BENCH.parent / "tests"))  # the test harness package; never the repo root
 
 
 def run_one(name: str) -> dict:

@@ -30,9 +30,9 @@ OVERLAP = int(os.environ.get("OVERLAP", str(TILE // 4)))  # core's VAEDecodeTile
 
 
 def _setup():
-    sys.path.insert(0, str(HERE.parents[1] / "scripts"))
-    from loadout_harness.inprocess import import_comfyui, import_pack
-    from loadout_harness.paths import harness
+    sys.path.insert(0, str(HERE.parents[1] / "tests"))
+    from harness.inprocess import import_comfyui, import_pack
+    from harness.paths import harness
 
     h = harness()
     import_comfyui(h.comfyui)
@@ -65,7 +65,7 @@ def worker(variant: str, latent_path: str, out_path: str) -> None:
     _, vae = _setup()
     import torch
 
-    from loadout.vram.vae_tiling import decode_tiled
+    from loadout.vram.vae.tiling import decode_tiled
 
     z = torch.load(latent_path, weights_only=True)
     fsm = vae.first_stage_model
@@ -98,7 +98,7 @@ def _encode_photo(size: int, latent_path: str) -> None:
     img = img.resize((size, size), Image.BICUBIC)
     x = torch.from_numpy(np.array(img)).float().div(255).permute(2, 0, 1)[None] * 2 - 1
     fsm = vae.first_stage_model
-    from loadout.vram.vae_tiling import encode_tiled
+    from loadout.vram.vae.tiling import encode_tiled
 
     moments = fsm.quant_conv(encode_tiled(fsm.encoder, x, 32))
     torch.save(moments[:, :4].contiguous(), latent_path)  # the posterior mode, as ComfyUI's encode returns

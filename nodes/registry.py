@@ -27,15 +27,15 @@ class NodeModule:
 
 
 NODE_MODULES: tuple[NodeModule, ...] = (
-    NodeModule("memory_monitor"),
-    NodeModule("offload_nodes"),
-    NodeModule("lora_nodes"),
-    NodeModule("vae_tiled_nodes"),
-    NodeModule("vae_select_nodes"),
-    NodeModule("scheduler_nodes"),
-    NodeModule("controlnet_nodes"),
-    NodeModule("preprocessor_nodes"),
-    NodeModule("pose_nodes", requires=("mediapipe",), extra="pose"),
+    NodeModule("monitor"),
+    NodeModule("offload"),
+    NodeModule("lora"),
+    NodeModule("vae"),
+    NodeModule("vae_select"),
+    NodeModule("schedules"),
+    NodeModule("controlnet"),
+    NodeModule("preprocessors"),
+    NodeModule("pose", requires=("mediapipe",), extra="pose"),
 )
 
 

@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected
-from loadout_harness.paths import REPO, cache_dir, harness
-from loadout_harness.runner import save_outputs
-from loadout_harness.server import ComfyServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test harness; never the repo root
+import harness  # noqa: E402,F401  (defines the ``loadout`` alias for this repo)
+from loadout.cli.client import ComfyClient, PromptFailed, PromptRejected
+from harness.paths import REPO, cache_dir, harness
+from loadout.cli.runner import save_outputs
+from harness.server import ComfyServer
 
 
 def run_all(url: str, workflows: list[Path], out_dir: Path) -> list[dict]:

@@ -408,13 +408,14 @@ def stamp_value() -> str:
 
 
 def main(argv=None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test harness package
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--comfyui", type=Path, help="ComfyUI folder whose code is imported (default: the harness's)")
     ap.add_argument("--models", type=Path, help="models folder to write into (default: the harness's models/)")
     ap.add_argument("--force", action="store_true", help="regenerate even if the stamp says they are current")
     args = ap.parse_args(argv)
     if args.comfyui is None or args.models is None:
-        from loadout_harness.paths import harness
+        from harness.paths import harness
 
         h = harness()
         args.comfyui = args.comfyui or h.comfyui
@@ -429,7 +430,7 @@ def main(argv=None) -> int:
         log.info("tiny models are current (%s)", stamp)
         return 0
 
-    from loadout_harness.inprocess import import_comfyui
+    from harness.inprocess import import_comfyui
 
     import_comfyui(args.comfyui)
     import torch
@@ -452,7 +453,7 @@ def main(argv=None) -> int:
     del xl_model, xl_clip
     report, _, _ = verify(args.models)
     import tiny_annotators
-    from loadout_harness.inprocess import import_pack
+    from harness.inprocess import import_pack
 
     import_pack()
     tiny_annotators.make_all(args.models / "annotators")

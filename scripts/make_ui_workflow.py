@@ -13,10 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from loadout_harness.client import ComfyClient
-from loadout_harness.paths import REPO, cache_dir, harness
-from loadout_harness.server import ComfyServer
-from loadout_harness.workflow_format import api_to_ui
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test harness; never the repo root
+import harness  # noqa: E402,F401  (defines the ``loadout`` alias for this repo)
+from loadout.cli.client import ComfyClient
+from harness.paths import REPO, cache_dir, harness
+from harness.server import ComfyServer
+from loadout.cli.workflow_format import api_to_ui
 
 
 def main(argv=None) -> int:

@@ -18,11 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected
-from loadout_harness.paths import REPO, cache_dir, harness
-from loadout_harness.request_compiler import RequestError, compile_request, validate
-from loadout_harness.runner import ProgressPrinter, UsageError, read_json, run_prompt, save_outputs
-from loadout_harness.server import ComfyServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test harness; never the repo root
+import harness  # noqa: E402,F401  (defines the ``loadout`` alias for this repo)
+from loadout.cli.client import ComfyClient, PromptFailed, PromptRejected
+from harness.paths import REPO, cache_dir, harness
+from loadout.cli.request_compiler import RequestError, compile_request, validate
+from loadout.cli.runner import ProgressPrinter, UsageError, read_json, run_prompt, save_outputs
+from harness.server import ComfyServer
 
 
 def load_requests(path: Path) -> list:

@@ -107,8 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("annotators", type=Path)
     ap.add_argument("--anime", action="store_true")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from loadout_harness.inprocess import import_pack
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from harness.inprocess import import_pack
 
     import_pack()
     make_all(args.annotators, args.anime)

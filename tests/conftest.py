@@ -3,7 +3,8 @@
 - The pack is importable as ``loadout`` (an alias for this repo folder) without running its root
   ``__init__.py`` and without putting the repo root on ``sys.path`` (our ``nodes/`` would shadow ComfyUI's
   ``nodes.py``). Unit tests import ``loadout.vram...``, ``loadout.nodes...`` from it.
-- ``scripts/`` (not the repo root) is put on ``sys.path`` for the harness package ``loadout_harness``.
+- ``tests/`` and ``scripts/`` (not the repo root) are put on ``sys.path``: the test harness package ``harness`` and
+  the tiny-model generators. The product CLI is ``loadout.cli``.
 - The ``comfy`` fixture starts one real ComfyUI for the whole session (integration and workflow layers).
 """
 from __future__ import annotations
@@ -16,16 +17,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-if str(REPO / "scripts") not in sys.path:
-    sys.path.insert(0, str(REPO / "scripts"))
+for _folder in ("scripts", "tests"):  # tiny-model generators; the test harness package
+    if str(REPO / _folder) not in sys.path:
+        sys.path.insert(0, str(REPO / _folder))
 
-from loadout_harness.inprocess import import_pack  # noqa: E402
+from harness.inprocess import import_pack  # noqa: E402
 
 import_pack()
 
-from loadout_harness.client import ComfyClient, PromptFailed, PromptRejected  # noqa: E402
-from loadout_harness.paths import cache_dir, harness  # noqa: E402
-from loadout_harness.server import FORBIDDEN_LOG_PATTERNS, ComfyServer  # noqa: E402
+from loadout.cli.client import ComfyClient, PromptFailed, PromptRejected  # noqa: E402
+from harness.paths import cache_dir, harness  # noqa: E402
+from harness.server import FORBIDDEN_LOG_PATTERNS, ComfyServer  # noqa: E402
 
 
 def pytest_configure(config):

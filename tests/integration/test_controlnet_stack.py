@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_CONTROLNET_B, TINY_SD15
-from loadout_harness.paths import harness
+from harness.graphs import TINY_CONTROLNET, TINY_CONTROLNET_B, TINY_SD15
+from harness.paths import harness
 
 PHOTO = "loadout_grace_hopper.jpg"
 

@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from loadout_harness.paths import REPO, cache_dir
+from harness.paths import REPO, cache_dir
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

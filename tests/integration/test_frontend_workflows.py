@@ -12,10 +12,10 @@ Screenshots go to out/frontend/ (test artefacts).
 import json
 
 import pytest
-from loadout_harness.browser import baseline_harness, chromium_available, normalise_console, open_page
-from loadout_harness.paths import REPO, cache_dir, harness
-from loadout_harness.server import ComfyServer
-from loadout_harness.workflow_format import FRONTEND_ONLY, widget_names
+from harness.browser import baseline_harness, chromium_available, normalise_console, open_page
+from harness.paths import REPO, cache_dir, harness
+from harness.server import ComfyServer
+from loadout.cli.workflow_format import FRONTEND_ONLY, widget_names
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="Debian's chromium is not installed "
                                 "(apt-get install chromium); .ci/run installs it")

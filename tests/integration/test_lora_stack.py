@@ -5,8 +5,8 @@ import time
 
 import pytest
 import torch
-from loadout_harness.graphs import TINY_KOHYA, TINY_PEFT, core_lora_chain, sample_with
-from loadout_harness.paths import harness
+from harness.graphs import TINY_KOHYA, TINY_PEFT, core_lora_chain, sample_with
+from harness.paths import harness
 from safetensors.torch import load_file, save_file
 
 KOHYA_B = "loadout-tiny-kohya-b.safetensors"

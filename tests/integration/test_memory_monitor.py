@@ -2,7 +2,7 @@
 import re
 
 import numpy as np
-from loadout_harness.graphs import txt2img
+from harness.graphs import txt2img
 
 
 def _report(result, node_id="15"):

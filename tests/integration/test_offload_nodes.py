@@ -3,7 +3,7 @@ model (with LoRA stacks before and after the offload), the strategy path on the 
 memory monitor, and no side effect on other branches of the same checkpoint."""
 import pytest
 import torch
-from loadout_harness.graphs import TINY_KOHYA, core_lora_chain, sample_with
+from harness.graphs import TINY_KOHYA, core_lora_chain, sample_with
 
 KOHYA_B = "loadout-tiny-kohya-b.safetensors"
 TINY_UNET_MB = 98.3  # the tiny SD1.5 UNet's Linear/Conv weights (fp32 on the CPU)

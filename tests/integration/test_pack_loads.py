@@ -1,5 +1,5 @@
 """The pack as ComfyUI loads it: import line, registered nodes, metadata every node must carry."""
-from loadout_harness.paths import PACK_DIR_NAME
+from harness.paths import PACK_DIR_NAME
 
 
 def test_pack_listed_in_import_times_without_failure(comfy):

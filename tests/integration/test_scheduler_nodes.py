@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from loadout_harness.graphs import TINY_SD15, TINY_SDXL
+from harness.graphs import TINY_SD15, TINY_SDXL
 
 CORE_SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
                    "linear_quadratic", "kl_optimal"]
@@ -179,7 +179,7 @@ def test_core_sampler_and_scheduler_lists_are_not_extended(comfy):
 
 
 def test_distilled_hint_options_match_the_auto_rules(comfy):
-    from loadout.nodes.schedules import auto
+    from loadout.core.schedules import auto
 
     opts = comfy.object_info["LoadoutAutoSampler"]["input"]["required"]["distilled"][0]
     assert opts == ["auto", *auto.DISTILLED]

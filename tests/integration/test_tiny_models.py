@@ -1,7 +1,7 @@
 """The harness's tiny models through ComfyUI's own loaders and sampler: accepted, finite, and each one matters."""
 import numpy as np
 import pytest
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_PEFT, TINY_SDXL, TINY_VAE, txt2img
+from harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_PEFT, TINY_SDXL, TINY_VAE, txt2img
 
 
 @pytest.fixture(scope="module")

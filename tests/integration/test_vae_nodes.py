@@ -7,8 +7,8 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from loadout_harness.graphs import TINY_SD15, TINY_SDXL, TINY_VAE
-from loadout_harness.paths import harness
+from harness.graphs import TINY_SD15, TINY_SDXL, TINY_VAE
+from harness.paths import harness
 
 PHOTO = "loadout_grace_hopper.jpg"
 

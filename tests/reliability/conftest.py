@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import torch
-from loadout_harness.graphs import TINY_SD15
-from loadout_harness.inprocess import import_comfyui
-from loadout_harness.paths import harness
+from harness.graphs import TINY_SD15
+from harness.inprocess import import_comfyui
+from harness.paths import harness
 from PIL import Image
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15, TINY_VAE
-from loadout_harness.graphs import loadout_stack_graph as good_graph
-from loadout_harness.paths import harness
+from harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15, TINY_VAE
+from harness.graphs import loadout_stack_graph as good_graph
+from harness.paths import harness
 from PIL import Image
 
 PHOTO = "loadout_grace_hopper.jpg"

@@ -4,7 +4,7 @@ hash the same afterwards as before."""
 import hashlib
 
 import torch
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA
+from harness.graphs import TINY_CONTROLNET, TINY_KOHYA
 
 
 def _h(obj, d) -> None:
@@ -57,7 +57,7 @@ def twice_unchanged(fn, *inputs):
 
 
 def test_lora_and_controlnet_stacks_leave_inputs_unchanged(comfy_inprocess):
-    from loadout.nodes import controlnet_nodes, lora_nodes
+    from loadout.nodes import controlnet as controlnet_nodes, lora as lora_nodes
 
     c = comfy_inprocess
     stack = lora_nodes.LoadoutLoraStack().build(TINY_KOHYA, 0.8, 0.6, True, "")[0]
@@ -76,7 +76,7 @@ def test_lora_and_controlnet_stacks_leave_inputs_unchanged(comfy_inprocess):
 
 
 def test_scheduler_nodes_leave_the_model_unchanged(comfy_inprocess):
-    from loadout.nodes import scheduler_nodes as s
+    from loadout.nodes import schedules as s
 
     c = comfy_inprocess
     twice_unchanged(lambda: s.LoadoutScheduler().schedule(c["model"], "ays_sd1", 8, 1.0), c["model"])
@@ -87,7 +87,7 @@ def test_scheduler_nodes_leave_the_model_unchanged(comfy_inprocess):
 
 
 def test_vae_nodes_leave_vae_latent_and_pixels_unchanged(comfy_inprocess):
-    from loadout.nodes import vae_select_nodes, vae_tiled_nodes
+    from loadout.nodes import vae_select as vae_select_nodes, vae as vae_tiled_nodes
 
     c = comfy_inprocess
     twice_unchanged(lambda: vae_tiled_nodes.LoadoutVAEDecodeTiled().decode(c["latent"], c["vae"], 64, -1, 0, 1,
@@ -100,7 +100,7 @@ def test_vae_nodes_leave_vae_latent_and_pixels_unchanged(comfy_inprocess):
 
 
 def test_preprocessors_and_monitor_leave_images_unchanged(comfy_inprocess):
-    from loadout.nodes import memory_monitor, pose_nodes, preprocessor_nodes as p
+    from loadout.nodes import monitor as memory_monitor, pose as pose_nodes, preprocessors as p
 
     c = comfy_inprocess
     img = c["image"]
@@ -116,7 +116,7 @@ def test_preprocessors_and_monitor_leave_images_unchanged(comfy_inprocess):
 
 def test_offload_nodes_and_sampling_with_them_leave_model_and_clip_unchanged(comfy_inprocess):
     import nodes as core
-    from loadout.nodes import offload_nodes as o
+    from loadout.nodes import offload as o
 
     c = comfy_inprocess
     lat = {"samples": torch.zeros(1, 4, 8, 8)}

@@ -4,8 +4,8 @@ retried down the ladder, the latent is the one the final strategy gives on its o
 there."""
 import pytest
 import torch
-from loadout.vram.offload_config import Strategy
-from loadout_harness.fake_device import CapacityTransport
+from loadout.vram.offload.config import Strategy
+from harness.fake_device import CapacityTransport
 
 
 def _sample(model, c, seed=4):
@@ -16,7 +16,7 @@ def _sample(model, c, seed=4):
 
 
 def _offloaded(c, strategy, capacity=None, budget=0.0, prefetch=1):
-    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+    from loadout.nodes.offload import LoadoutOffloadModel
 
     out = LoadoutOffloadModel().offload(c["model"], strategy, budget, prefetch)["result"][0]
     binding = out.get_attachment("loadout_offload")
@@ -46,7 +46,7 @@ def test_out_of_memory_in_the_first_step_drops_down_the_ladder(comfy_inprocess, 
 
 
 def test_with_the_ladder_off_an_out_of_memory_stops_the_run(comfy_inprocess):
-    from loadout.nodes.offload_nodes import LoadoutOffloadModel
+    from loadout.nodes.offload import LoadoutOffloadModel
 
     c = comfy_inprocess
     model = LoadoutOffloadModel().offload(c["model"], "fp16_full", 0.0, 2, ladder=False)["result"][0]

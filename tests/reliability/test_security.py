@@ -66,8 +66,8 @@ def guard(self, address):
     raise OSError("network disabled by the test")
 socket.socket.connect = guard
 socket.create_connection = lambda *a, **k: guard(None, a[0] if a else None)
-from loadout_harness.paths import harness
-from loadout_harness.inprocess import import_comfyui, import_pack
+from harness.paths import harness
+from harness.inprocess import import_comfyui, import_pack
 import_comfyui(harness().comfyui)
 import folder_paths, nodes
 before = len(attempts)
@@ -76,7 +76,7 @@ from loadout.nodes.registry import load_nodes
 classes, names, disabled = load_nodes("loadout")
 print(json.dumps({"attempts": attempts[before:], "nodes": len(classes), "disabled": disabled}))
 """
-    out = subprocess.run([sys.executable, "-c", code, str(REPO / "scripts")], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "tests")], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

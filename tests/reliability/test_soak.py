@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadout_harness.graphs import loadout_stack_graph as good_graph
+from harness.graphs import loadout_stack_graph as good_graph
 
 N = int(os.environ.get("LOADOUT_SOAK_N", "36"))
 CONFIGS = list(itertools.product((0.4, 0.9), ("karras", "ays_sd1", "diffusers_trailing"), (0, 64)))  # 12

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from loadout.nodes.controlnet import folders
-from loadout.nodes.controlnet.stack import ControlNetEntry, StackError, entries, extend
+from loadout.core.controlnet import folders
+from loadout.core.controlnet.stack import ControlNetEntry, StackError, entries, extend
 
 IMG = torch.zeros(1, 8, 8, 3)
 

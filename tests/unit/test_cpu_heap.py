@@ -1,7 +1,7 @@
 """cpu_heap: the mmap-threshold switch nests, and the decode gives identical results with it."""
 import torch
 
-from loadout.vram import cpu_heap
+from loadout.vram.memory import heap as cpu_heap
 
 
 def test_context_nests_and_reports_whether_it_acted():

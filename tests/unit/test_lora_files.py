@@ -7,10 +7,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from loadout.nodes.lora.cache import LoraCache
-from loadout.nodes.lora.files import LoraFileError, detect_format, read_lora_file
-from loadout.nodes.lora.metadata import base_family, trigger_words
-from loadout.nodes.lora.resolve import AmbiguousLoraName, LoraNotFound, UnsafeLoraName, resolve_lora
+from loadout.core.common.cache import LoraCache
+from loadout.core.lora.files import LoraFileError, detect_format, read_lora_file
+from loadout.core.lora.metadata import base_family, trigger_words
+from loadout.core.lora.resolve import AmbiguousLoraName, LoraNotFound, UnsafeLoraName, resolve_lora
 
 
 def _lora(path, seed=0, meta=None, n=2):

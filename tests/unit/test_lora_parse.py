@@ -3,8 +3,8 @@ import pickle
 
 import pytest
 
-from loadout.nodes.lora.parse import LoraSyntaxError, parse_stack_text
-from loadout.nodes.lora.stack import LoraEntry, normalise_stack
+from loadout.core.lora.parse import LoraSyntaxError, parse_stack_text
+from loadout.core.lora.stack import LoraEntry, normalise_stack
 
 EXPECTED = [("style/a", 0.8, 0.8), ("b", 0.8, 0.5), ("c", 1.0, 1.0)]
 

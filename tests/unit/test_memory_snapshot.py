@@ -7,7 +7,7 @@ import numpy as np
 import psutil
 import torch  # imported up front as inside ComfyUI, so the first reading is not taken mid-import
 
-from loadout.vram.memory_snapshot import MIB, MemorySnapshot, cuda_devices, format_snapshot, take_snapshot
+from loadout.vram.memory.snapshot import MIB, MemorySnapshot, cuda_devices, format_snapshot, take_snapshot
 
 
 def test_rss_matches_psutil_and_sees_a_large_allocation():

@@ -3,10 +3,10 @@ import random
 
 import pytest
 import torch
-from loadout.vram.host_arena import HostArena, next_pow2
-from loadout.vram.offload_planner import BudgetTooSmall, DeviceSpeed, LayerCost, plan_offload, simulate
-from loadout.vram.prefetch import PrefetchScheduler, layout_parts
-from loadout.vram.transport import SyncTransport
+from loadout.vram.offload.arena import HostArena, next_pow2
+from loadout.vram.offload.planner import BudgetTooSmall, DeviceSpeed, LayerCost, plan_offload, simulate
+from loadout.vram.offload.prefetch import PrefetchScheduler, layout_parts
+from loadout.vram.offload.transport import SyncTransport
 
 MB = 1 << 20
 

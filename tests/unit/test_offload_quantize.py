@@ -1,8 +1,8 @@
 """FP8 and NF4 storage: the stated error bounds hold element by element; the config refuses bad values up front."""
 import pytest
 import torch
-from loadout.vram.offload_config import OffloadConfig, Strategy
-from loadout.vram.quantize import dequantize, fp8_error_bound, quantize_fp8, quantize_nf4
+from loadout.vram.offload.config import OffloadConfig, Strategy
+from loadout.vram.offload.quantize import dequantize, fp8_error_bound, quantize_fp8, quantize_nf4
 
 FORMATS = [torch.float8_e4m3fn, torch.float8_e5m2]
 

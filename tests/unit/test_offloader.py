@@ -4,11 +4,11 @@ import hashlib
 
 import pytest
 import torch
-from loadout.vram.offload_config import OffloadConfig, Strategy
-from loadout.vram.offloader import Offloader, wrap_model
-from loadout.vram.strategy_ladder import LadderMemory, available_rungs, rungs_from
-from loadout.vram.wrapped_layers import AutoWrappedConv, AutoWrappedLinear, declare_layer, find_layers
-from loadout_harness.fake_device import CapacityTransport
+from loadout.vram.offload.config import OffloadConfig, Strategy
+from loadout.vram.offload.offloader import Offloader, wrap_model
+from loadout.vram.offload.ladder import LadderMemory, available_rungs, rungs_from
+from loadout.vram.offload.layers import AutoWrappedConv, AutoWrappedLinear, declare_layer, find_layers
+from harness.fake_device import CapacityTransport
 
 EXACT = [Strategy.FP16_FULL, Strategy.OFFLOAD, Strategy.SEQUENTIAL]
 

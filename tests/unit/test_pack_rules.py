@@ -6,7 +6,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_CODE = [REPO / "__init__.py"] + sorted(
-    p for d in ("nodes", "vram", "preprocessors") for p in (REPO / d).rglob("*.py")
+    p for d in ("nodes", "vram", "preprocessors", "core", "cli") for p in (REPO / d).rglob("*.py")
 )
 HEAVY = {"cv2", "mediapipe", "diffusers", "transformers", "h5py", "scipy", "matplotlib", "skimage", "onnxruntime"}
 
@@ -16,7 +16,7 @@ def _tree(path):
 
 
 def test_pack_has_the_fixed_layout():
-    for name in ("__init__.py", "nodes", "vram", "preprocessors", "workflows", "tests", "pyproject.toml",
+    for name in ("__init__.py", "nodes", "vram", "preprocessors", "core", "cli", "workflows", "tests", "pyproject.toml",
                  "README.md", "requirements.txt", "LICENSE", "Makefile", ".ci/run"):
         assert (REPO / name).exists(), name
 

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from loadout_harness.request_compiler import RequestError, compile_request, validate
+from loadout.cli.request_compiler import RequestError, compile_request, validate
 
 FULL = {
     "prompt": "a lighthouse", "negative": "blurry", "model": "m.safetensors",

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from loadout_harness.runner import UsageError, apply_overrides, load_workflow, parse_override
+from loadout.cli.runner import UsageError, apply_overrides, load_workflow, parse_override
 
 PROMPT = {"5": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 4, "model": ["1", 0]}},
           "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}}}

@@ -7,9 +7,9 @@ from diffusers import (DDIMScheduler, DEISMultistepScheduler, DPMSolverMultistep
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
                        KDPM2DiscreteScheduler, LCMScheduler, LMSDiscreteScheduler, UniPCMultistepScheduler)
 
-from loadout.nodes.schedules import auto, catalog, formulas, presets
-from loadout.nodes.schedules import diffusers_spacing as ds
-from loadout.nodes.schedules.plot import plot_sigmas
+from loadout.core.schedules import auto, catalog, formulas, presets
+from loadout.core.schedules import diffusers_spacing as ds
+from loadout.core.schedules.plot import plot_sigmas
 
 SD_BETAS = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
                 steps_offset=1)

@@ -5,9 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loadout.vram.vae_budget import estimate_decode, ladder, run_with_oom_ladder, tile_for_budget
-from loadout.vram.vae_tiling import (count_sync_steps, decode_tiled, encode_tiled, exact_halo, plan_tiles,
-                                     supports_tiling)
+from loadout.vram.vae.budget import estimate_decode, ladder, run_with_oom_ladder, tile_for_budget
+from loadout.vram.vae.tiling import (count_sync_steps, decode_tiled, encode_tiled, exact_halo, plan_tiles, supports_tiling)
 
 
 def norm(c):

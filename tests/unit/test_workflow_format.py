@@ -1,5 +1,5 @@
 """scripts/loadout_harness/workflow_format.py: widget slots and UI <-> API conversion on a small object_info."""
-from loadout_harness.workflow_format import api_to_ui, check_ui, ui_to_api, widget_names
+from loadout.cli.workflow_format import api_to_ui, check_ui, ui_to_api, widget_names
 
 INFO = {
     "Src": {"input": {"required": {"seed": ["INT", {"control_after_generate": True}], "mode": [["a", "b"], {}]}},

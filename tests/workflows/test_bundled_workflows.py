@@ -5,8 +5,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from loadout_harness.paths import PACK_DIR_NAME, REPO, harness
-from loadout_harness.workflow_format import check_ui, strip_meta, ui_to_api
+from harness.paths import PACK_DIR_NAME, REPO, harness
+from loadout.cli.workflow_format import check_ui, strip_meta, ui_to_api
 
 UI = sorted((REPO / "workflows").glob("*.json"))
 API = sorted((REPO / "workflows" / "api").glob("*.json"))

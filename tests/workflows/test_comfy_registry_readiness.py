@@ -7,7 +7,7 @@ import tomllib
 import zipfile
 
 import pytest
-from loadout_harness.paths import REPO, harness
+from harness.paths import REPO, harness
 
 
 def _comfy(args, cwd, tmp_path):

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from loadout_harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
-from loadout_harness.paths import REPO
+from harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
+from harness.paths import REPO
 from PIL import Image
 
 SCRIPTS = REPO / "scripts"

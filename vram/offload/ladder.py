@@ -18,7 +18,7 @@ import threading
 
 import torch
 
-from .offload_config import LADDER, Strategy
+from .config import LADDER, Strategy
 
 
 def is_oom(exc: BaseException) -> bool:

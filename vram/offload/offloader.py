@@ -29,14 +29,14 @@ from typing import Callable
 
 import torch
 
-from .host_arena import HostArena, nbytes
-from .offload_config import OffloadConfig, Placement, Strategy
-from .offload_planner import BudgetTooSmall, DeviceSpeed, LayerCost, OffloadPlan, plan_offload
+from .arena import HostArena, nbytes
+from .config import OffloadConfig, Placement, Strategy
+from .planner import BudgetTooSmall, DeviceSpeed, LayerCost, OffloadPlan, plan_offload
 from .prefetch import PrefetchScheduler, layout_parts
 from .quantize import QuantizedWeight, dequantize, quantize_fp8, quantize_nf4
-from .strategy_ladder import MEMORY, Attempt, LadderMemory, available_rungs, describe_path, is_oom, rungs_from
+from .ladder import MEMORY, Attempt, LadderMemory, available_rungs, describe_path, is_oom, rungs_from
 from .transport import SyncTransport, measure_speed, transport_for
-from .wrapped_layers import LayerOp, find_layers, structural_copy, unwrapped_bytes, wrapper_class
+from .layers import LayerOp, find_layers, structural_copy, unwrapped_bytes, wrapper_class
 
 logger = logging.getLogger(__name__)
 MIB = 1024 * 1024

@@ -5,9 +5,9 @@ import logging
 
 import folder_paths
 
-from .lora.parse import LoraSyntaxError, parse_stack_text
-from .lora.stack import LoraEntry, normalise_stack
-from .lora_apply import ON_MISSING, apply_lora_stack, collect_trigger_words, files_signature, format_report
+from ..core.lora.parse import LoraSyntaxError, parse_stack_text
+from ..core.lora.stack import LoraEntry, normalise_stack
+from .comfy_compat.lora import ON_MISSING, apply_lora_stack, collect_trigger_words, files_signature, format_report
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .paths import Harness
+from harness.paths import Harness
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..vram.memory_snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
+from ..vram.memory.snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
 from .any_type import ANY
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import logging
 
 import torch
 
-from ..vram.offload_config import FP8_SCALES, STREAM_PRECISIONS, OffloadConfig, Strategy
+from ..vram.offload.config import FP8_SCALES, STREAM_PRECISIONS, OffloadConfig, Strategy
 
 # The offloader itself (vram/offloader.py and its binding) is imported when a node runs: cheap pack import.
 
@@ -34,7 +34,7 @@ def _config(node: str, strategy: str, budget_gb: float, prefetch: int, **kw) -> 
 
 
 def plan_report(binding, choice: str, budget_gb: float) -> str:
-    from ..vram.strategy_ladder import MEMORY, rungs_from  # noqa: PLC0415
+    from ..vram.offload.ladder import MEMORY, rungs_from  # noqa: PLC0415
 
     off = binding.offloader
     kinds: dict[str, int] = {}
@@ -67,7 +67,7 @@ def plan_report(binding, choice: str, budget_gb: float) -> str:
 
 def _bind(node: str, input_name: str, patcher, root_attr: str, label: str, config, auto, ladder, unique_id):
     """An OffloadBinding for the component under ``patcher.model`` (errors name the node and input)."""
-    from .offload.binding import OffloadBinding  # noqa: PLC0415
+    from .comfy_compat.offload import OffloadBinding  # noqa: PLC0415
 
     owner = patcher.model
     try:
@@ -140,7 +140,7 @@ class LoadoutOffloadModel:
 
     def offload(self, model, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
                 stream_precision="model", ladder=True, unique_id=None):
-        from .offload.binding import existing_binding  # noqa: PLC0415
+        from .comfy_compat.offload import existing_binding  # noqa: PLC0415
 
         node = "Offload model (Loadout)"
         if existing_binding(model) is not None:
@@ -182,7 +182,7 @@ class LoadoutOffloadCLIP:
 
     def offload(self, clip, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel", ladder=True,
                 unique_id=None):
-        from .offload.binding import existing_binding  # noqa: PLC0415
+        from .comfy_compat.offload import existing_binding  # noqa: PLC0415
 
         node = "Offload CLIP (Loadout)"
         if existing_binding(clip.patcher) is not None:

@@ -11,8 +11,8 @@ import comfy.controlnet
 import folder_paths
 import nodes as comfy_nodes
 
-from .controlnet import folders
-from .controlnet.stack import MAX_STRENGTH, ControlNetEntry, StackError, entries, extend
+from ..core.controlnet import folders
+from ..core.controlnet.stack import MAX_STRENGTH, ControlNetEntry, StackError, entries, extend
 
 logger = logging.getLogger(__name__)
 CACHE_ENTRIES = 4

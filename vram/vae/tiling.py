@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from .cpu_heap import return_freed_memory
+from ..memory.heap import return_freed_memory
 
 STATS_DTYPE = torch.float64
 

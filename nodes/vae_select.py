@@ -9,8 +9,8 @@ import folder_paths
 import nodes as comfy_nodes
 import torch
 
-from . import config
-from .model_family import model_family
+from ..core.common import config
+from .comfy_compat.model_family import model_family
 
 logger = logging.getLogger(__name__)
 MODES = ("auto", "by name", "baked")

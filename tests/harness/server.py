@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .paths import PACK_DIR_NAME, Harness
+from harness.paths import PACK_DIR_NAME, Harness
 
 # Log lines that mean a model or our pack did not load as it should (see shared/HARNESS.md).
 FORBIDDEN_LOG_PATTERNS = (

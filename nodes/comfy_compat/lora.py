@@ -16,12 +16,12 @@ import comfy.lora_convert
 import comfy.utils
 import folder_paths
 
-from . import config
-from .lora.cache import DEFAULT_MAX_BYTES, LoraCache, tensor_bytes
-from .lora.files import LoraFileError, detect_format, read_lora_file
-from .lora.metadata import base_family, trigger_words
-from .lora.resolve import LoraNameError, LoraNotFound, resolve_lora
-from .lora.stack import normalise_stack
+from ...core.common import config
+from ...core.common.cache import DEFAULT_MAX_BYTES, LoraCache, tensor_bytes
+from ...core.lora.files import LoraFileError, detect_format, read_lora_file
+from ...core.lora.metadata import base_family, trigger_words
+from ...core.lora.resolve import LoraNameError, LoraNotFound, resolve_lora
+from ...core.lora.stack import normalise_stack
 from .model_family import model_family
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ exactly where a full GPU would, on the CPU (import after the pack alias exists: 
 import weakref
 
 import torch
-from loadout.vram.transport import SyncTransport
+from loadout.vram.offload.transport import SyncTransport
 
 
 class CapacityTransport(SyncTransport):

@@ -20,10 +20,10 @@ import weakref
 
 import torch
 
-from ...vram.offload_config import OffloadConfig
-from ...vram.offloader import Offloader, fingerprint
-from ...vram.strategy_ladder import describe_path
-from ...vram.wrapped_layers import find_layers, unwrapped_bytes, wrapper_class
+from ...vram.offload.config import OffloadConfig
+from ...vram.offload.offloader import Offloader, fingerprint
+from ...vram.offload.ladder import describe_path
+from ...vram.offload.layers import find_layers, unwrapped_bytes, wrapper_class
 
 logger = logging.getLogger(__name__)
 KEY = "loadout_offload"

@@ -18,7 +18,7 @@ import logging
 
 import torch
 
-from .host_arena import ALIGN
+from .arena import ALIGN
 from .transport import Slot, SyncTransport
 
 logger = logging.getLogger(__name__)

@@ -13,13 +13,13 @@ import torch
 
 def _tiling():
     """vram/vae_tiling.py, imported when a node first runs (keeps the pack's import cheap)."""
-    from ..vram import vae_tiling  # noqa: PLC0415
+    from ..vram.vae import tiling as vae_tiling  # noqa: PLC0415
 
     return vae_tiling
 
 
 def _budgeting():
-    from ..vram import vae_budget  # noqa: PLC0415
+    from ..vram.vae import budget as vae_budget  # noqa: PLC0415
 
     return vae_budget
 

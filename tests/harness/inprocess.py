@@ -6,7 +6,7 @@ import sys
 import types
 from pathlib import Path
 
-from .paths import REPO
+from harness.paths import REPO
 
 PACK_ALIAS = "loadout"
 

@@ -14,7 +14,7 @@ import comfy.samplers
 import numpy as np
 import torch
 
-from .model_family import model_family
+from .comfy_compat.model_family import model_family
 
 # The schedule maths (nodes/schedules/) is imported when a node runs or lists its options, not at start-up,
 # to keep the pack's import time low.
@@ -67,7 +67,7 @@ def _prediction(model) -> str:
 
 def sampling_info(model):
     """What the schedules need (a catalog.SamplingInfo), read from the model's live model_sampling object."""
-    from .schedules import catalog
+    from ..core.schedules import catalog
 
     ms = model.get_model_object("model_sampling")
     discrete = isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete)
@@ -89,7 +89,7 @@ def _sigmas_text(sigmas: torch.Tensor) -> str:
 
 
 def _profile(model, info, hint, steps):
-    from .schedules import auto
+    from ..core.schedules import auto
 
     ms = model.get_model_object("model_sampling")
     distilled, how = auto.detect_distilled(hint, type(ms).__name__, steps)
@@ -101,7 +101,7 @@ def _fail(node: str, what: str, e: Exception):
 
 
 def _schedule_names() -> list[str]:
-    from .schedules import catalog
+    from ..core.schedules import catalog
 
     return catalog.names(comfy.samplers.KSampler.SCHEDULERS)
 
@@ -139,7 +139,7 @@ class LoadoutScheduler:
         }
 
     def schedule(self, model, schedule, steps, denoise, distilled="auto", **params):
-        from .schedules import auto, catalog
+        from ..core.schedules import auto, catalog
 
         node = self.DISPLAY_NAME
         info = sampling_info(model)
@@ -172,7 +172,7 @@ class LoadoutScheduler:
 def _pair_fidelity(info, pair, steps, denoise, sigmas) -> str:
     """How closely core's KSampler with ``pair`` reproduces ``sigmas`` (core discards a sigma for some samplers)."""
     core_full = lambda n: info.core(pair[1], n)  # noqa: E731
-    from .schedules.formulas import truncate_for_denoise  # noqa: PLC0415
+    from ..core.schedules.formulas import truncate_for_denoise  # noqa: PLC0415
 
     theirs = truncate_for_denoise(core_full, steps, denoise)
     if theirs.shape != sigmas.shape:
@@ -214,7 +214,7 @@ class LoadoutSamplerPreset:
                        "For KSampler's scheduler (see the report for how exact it is).", "What the name resolved to.")
 
     def preset(self, model, preset, steps, denoise):
-        from .schedules import auto, presets
+        from ..core.schedules import auto, presets
 
         node = self.DISPLAY_NAME
         info = sampling_info(model)
@@ -266,7 +266,7 @@ class LoadoutAutoSampler:
         }}
 
     def choose(self, model, steps, denoise, distilled):
-        from .schedules import auto, catalog
+        from ..core.schedules import auto, catalog
 
         node = self.DISPLAY_NAME
         info = sampling_info(model)
@@ -315,7 +315,7 @@ class LoadoutSigmaPreview:
         }
 
     def preview(self, sigmas_1, labels, width, height, sigmas_2=None, sigmas_3=None, sigmas_4=None):
-        from .schedules.plot import plot_sigmas
+        from ..core.schedules.plot import plot_sigmas
 
         given = [(i, s) for i, s in enumerate((sigmas_1, sigmas_2, sigmas_3, sigmas_4), 1) if s is not None]
         names = [n.strip() for n in labels.split(",")] if labels.strip() else []

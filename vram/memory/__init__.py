@@ -1,0 +1,1 @@
+"""Process and device memory: snapshots for the monitor, returning freed heap memory to the OS."""

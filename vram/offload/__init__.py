@@ -1,0 +1,1 @@
+"""The VRAM offloader: config, planner, prefetch, transport, host arena, quantize, ladder, wrapped layers."""

@@ -1,0 +1,1 @@
+"""Seam-free tiled VAE decode/encode and its memory budget."""
