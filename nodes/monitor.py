@@ -37,7 +37,7 @@ def comfy_loaded_models_lines() -> list[str]:
 
 def offload_lines() -> list[str]:
     """What the Offload nodes placed, if any ran in this process (their module is imported only then)."""
-    binding = sys.modules.get(f"{__package__}.offload.binding")
+    binding = sys.modules.get(f"{__package__}.comfy_compat.offload")
     return binding.offload_status_lines() if binding is not None else []
 
 

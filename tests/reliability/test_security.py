@@ -48,7 +48,7 @@ def test_the_pack_registers_no_http_routes_and_serves_only_its_frontend_scripts(
         assert needle not in text, f"pack code mentions {needle}: any route must validate names"
     # the one use of the server: pushing a node's text to the UI (the offloader's strategy path)
     users = [p for p in PACK_CODE if "PromptServer" in p.read_text()]
-    assert [p.relative_to(REPO).as_posix() for p in users] == ["nodes/offload/binding.py"]
+    assert [p.relative_to(REPO).as_posix() for p in users] == ["nodes/comfy_compat/offload.py"]
     uses = re.findall(r"server\.(\w+)", users[0].read_text())
     assert set(uses) <= {"send_sync", "client_id"}, uses
     web = REPO / "web" / "js"
