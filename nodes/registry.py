@@ -1,10 +1,9 @@
-"""The one place where Loadout's nodes are registered.
+"""The one place where Loadout's nodes are registered: a V3 ``ComfyExtension`` (``comfy_entrypoint``).
 
-Registration uses ComfyUI's V1 mappings (``NODE_CLASS_MAPPINGS``): they work on every ComfyUI release, while the
-V3 API (``comfy_api.latest``) is still marked unstable and forbids node state. A node module whose optional
-packages are missing, or that fails to import, is disabled with a logged reason; the rest of the pack loads.
-
-Each node module exposes ``NODES``: classes carrying ``NODE_ID`` and ``DISPLAY_NAME``.
+Each module under ``nodes/`` listed in ``NODE_MODULES`` exposes ``NODES``: ``io.ComfyNode`` classes (``api.py``
+says which versioned ``comfy_api`` they use). A module whose optional packages are missing, or that fails to
+import, is disabled with a logged reason; the rest of the pack loads. Node modules are imported when ComfyUI asks
+the extension for its node list, not when the pack's ``__init__`` runs.
 """
 from __future__ import annotations
 
@@ -74,10 +73,26 @@ def load_nodes(
                 disabled[entry.name] = f"import failed: {type(exc).__name__}: {exc}"
             else:
                 for cls in module.NODES:
-                    if cls.NODE_ID in classes:
-                        raise RuntimeError(f"[Loadout] node id {cls.NODE_ID} registered twice ({entry.name})")
-                    classes[cls.NODE_ID] = cls
-                    names[cls.NODE_ID] = cls.DISPLAY_NAME
+                    schema = cls.GET_SCHEMA()
+                    if schema.node_id in classes:
+                        raise RuntimeError(f"[Loadout] node id {schema.node_id} registered twice ({entry.name})")
+                    classes[schema.node_id] = cls
+                    names[schema.node_id] = schema.display_name
         if entry.name in disabled:
             logger.warning("[Loadout] nodes in '%s' disabled: %s", entry.name, disabled[entry.name])
     return classes, names, disabled
+
+
+def comfy_entrypoint(package: str):
+    """The pack's ``ComfyExtension``: ComfyUI awaits ``get_node_list`` once, at start-up."""
+    from .api import ComfyExtension  # noqa: PLC0415 - ComfyUI's module; only needed when ComfyUI loads the pack
+
+    class LoadoutExtension(ComfyExtension):
+        disabled: dict[str, str] = {}
+
+        async def get_node_list(self):
+            classes, _names, disabled = load_nodes(package)
+            LoadoutExtension.disabled = disabled
+            return list(classes.values())
+
+    return LoadoutExtension()
