@@ -8,7 +8,7 @@ import logging
 import sys
 
 from ..vram.memory.snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
-from .any_type import ANY
+from .api import io, ui
 
 logger = logging.getLogger(__name__)
 
@@ -41,60 +41,48 @@ def offload_lines() -> list[str]:
     return binding.offload_status_lines() if binding is not None else []
 
 
-class LoadoutMemoryMonitor:
-    NODE_ID = "LoadoutMemoryMonitor"
-    DISPLAY_NAME = "Memory monitor (Loadout)"
-    CATEGORY = "Loadout/VRAM"
-    DESCRIPTION = (
-        "Reports process and system RAM, CUDA allocated/reserved/peak/free per device, the models ComfyUI "
-        "holds and what each Offload model (Loadout) node placed where (strategy path, resident and streamed "
-        "layers, prefetch hits), at the moment its input is ready. Place it after the node you want to measure; it runs on "
-        "every queue, so anything connected after it runs again too."
-    )
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-    RETURN_TYPES = (ANY, "STRING")
-    RETURN_NAMES = ("value", "report")
-    OUTPUT_TOOLTIPS = ("The input, passed through unchanged.", "The memory report as text.")
+class LoadoutMemoryMonitor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutMemoryMonitor",
+            display_name="Memory monitor (Loadout)",
+            category="Loadout/VRAM",
+            description=(
+                "Reports process and system RAM, CUDA allocated/reserved/peak/free per device, the models ComfyUI "
+                "holds and what each Offload model (Loadout) node placed where (strategy path, resident and "
+                "streamed layers, prefetch hits), at the moment its input is ready. Place it after the node you want "
+                "to measure; it runs on every queue, so anything connected after it runs again too."),
+            inputs=[
+                io.String.Input("label", default="", tooltip=(
+                    "A name for this measuring point, shown in the report and the log (e.g. 'after VAE decode').")),
+                io.Boolean.Input("reset_peak", default=True, tooltip=(
+                    "After reading, reset the CUDA peak counters so the next monitor's peak covers only what ran "
+                    "in between. No effect on CPU.")),
+                io.AnyType.Input("value", optional=True, tooltip=(
+                    "Anything (IMAGE, LATENT, MODEL, ...). The reading is taken once it is computed, and it is "
+                    "passed through unchanged.")),
+            ],
+            outputs=[
+                io.AnyType.Output("value_out", display_name="value", tooltip="The input, passed through unchanged."),
+                io.String.Output("report", display_name="report", tooltip="The memory report as text."),
+            ],
+            hidden=[io.Hidden.unique_id],
+            is_output_node=True,
+            not_idempotent=True,  # memory changes between runs: never serve a cached report
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "label": ("STRING", {
-                    "default": "",
-                    "tooltip": "A name for this measuring point, shown in the report and the log "
-                               "(e.g. 'after VAE decode').",
-                }),
-                "reset_peak": ("BOOLEAN", {
-                    "default": True,
-                    "tooltip": "After reading, reset the CUDA peak counters so the next monitor's peak covers "
-                               "only what ran in between. No effect on CPU.",
-                }),
-            },
-            "optional": {
-                "value": (ANY, {
-                    "tooltip": "Anything (IMAGE, LATENT, MODEL, ...). The reading is taken once it is "
-                               "computed, and it is passed through unchanged.",
-                }),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
-
-    @classmethod
-    def IS_CHANGED(cls, **_kwargs):
-        return float("nan")  # memory changes between runs: never serve a cached report
-
-    def run(self, label: str, reset_peak: bool, value=None, unique_id=None):
+    def execute(cls, label: str, reset_peak: bool, value=None) -> io.NodeOutput:
         snap = take_snapshot(reset_cuda_peak=reset_peak)
-        key = str(unique_id)
+        key = str(cls.hidden.unique_id if cls.hidden is not None else None)
         lines = format_snapshot(snap, label=label, previous=_previous.get(key))
         _previous[key] = snap
         lines += comfy_loaded_models_lines()
         lines += offload_lines()
         report = "\n".join(lines)
         logger.info("[Loadout] %s", " | ".join(lines))
-        return {"ui": {"text": [report]}, "result": (value, report)}
+        return io.NodeOutput(value, report, ui=ui.PreviewText(report))
 
 
 NODES = [LoadoutMemoryMonitor]

@@ -36,3 +36,10 @@ def import_pack():
         pkg.__spec__.submodule_search_locations = [str(REPO)]
         sys.modules[PACK_ALIAS] = pkg
     return sys.modules[PACK_ALIAS]
+
+
+def run_node(node_cls, hidden: dict | None = None, **inputs):
+    """Run a V3 node class in this process as ComfyUI's executor does: on a class clone carrying the hidden
+    inputs (``{"UNIQUE_ID": "7"}``, ``{"PROMPT": ...}``), with the inputs by name. Returns its ``io.NodeOutput``
+    (index it like the old result tuple; ``.ui`` holds the UI part)."""
+    return node_cls.PREPARE_CLASS_CLONE(hidden or {}).execute(**inputs)
