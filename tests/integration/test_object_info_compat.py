@@ -1,0 +1,154 @@
+"""The live ``/object_info`` of every Loadout node still matches what the V1 version served
+(``tests/fixtures/object_info_v1.json``, frozen before the V3 port), so workflows saved from it keep loading with the
+same widget values.
+
+Compared per node: the node id, display_name, category, output types / names / is_list, output_node,
+output_tooltips, input_order (the required and the optional list, same order), the hidden inputs the fixture has,
+and per input its type and the value of every option key the fixture has (tooltip, default, min, max, step, round,
+multiline, ...). Keys the live entry has beyond the fixture's are allowed (V3 adds some: ``display_name``,
+``multiselect``, ``options``, the hidden ``prompt`` / ``extra_pnginfo`` of output nodes, ...). The description is not
+compared (it is not part of a saved workflow).
+
+Normalisations (the only differences tolerated, all of them V1 → V3 serialisation changes):
+
+- Combo inputs: V1 served ``[[...options...], {...}]``, V3 serves ``["COMBO", {"options": [...], ...}]``; the option
+  lists are compared. A combo whose options come from model folders (``FOLDER_COMBOS``: LoRA, ControlNet, VAE and
+  annotator model lists) may gain files, so there the fixture's options must be a subset of the live ones, in the
+  fixture's order; every other (static) combo must have exactly the same options in the same order.
+- Combo outputs: V1 served the option list itself as the output type (the sampler preset nodes' ``sampler_name`` /
+  ``scheduler`` outputs, typed as core KSampler's lists); V3 may serve it as ``"COMBO"``. Both are accepted only as
+  long as the output still connects to KSampler's widget inputs, which the integration tests check
+  (``test_scheduler_nodes.py`` runs the presets into KSampler, ``test_saved_workflows_v1.py`` loads and queues the
+  saved scheduler workflow); any other output type must be equal.
+- Hidden inputs: V1 served ``{"unique_id": "UNIQUE_ID"}``, V3 ``{"unique_id": ["UNIQUE_ID"]}`` and adds ``prompt`` /
+  ``extra_pnginfo`` to output nodes: every hidden input of the fixture must be there with the same type.
+
+``compat_problems(v1, live)`` returns readable differences (empty when compatible); the test asserts it is empty.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "object_info_v1.json"
+V1 = json.loads(FIXTURE.read_text())
+
+# Combos whose options are listed from model folders (folder_paths): files may be added, never removed.
+FOLDER_COMBOS = {
+    ("LoadoutLoraStack", "lora_name"),
+    ("LoadoutControlNetStack", "control_net_name"),
+    ("LoadoutVAESelect", "vae_name"),
+    ("LoadoutDepthPreprocessor", "model"),
+    ("LoadoutNormalPreprocessor", "model"),
+    ("LoadoutSegmentationPreprocessor", "model"),
+}
+SECTIONS = ("required", "optional")
+
+
+def _combo_options(spec) -> list | None:
+    """The option list of a combo input spec in either serialisation, or None when it is not a combo."""
+    kind = spec[0]
+    if isinstance(kind, list):
+        return kind
+    if kind == "COMBO":
+        options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+        return list(options.get("options") or [])
+    return None
+
+
+def _spec_options(spec) -> dict:
+    return spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _input_problems(node: str, name: str, old, new) -> list[str]:
+    where = f"{node}.{name}"
+    problems = []
+    old_combo, new_combo = _combo_options(old), _combo_options(new)
+    if old_combo is not None:
+        if new_combo is None:
+            problems.append(f"{where}: was a combo, now typed {new[0]!r}")
+        elif (node, name) in FOLDER_COMBOS:
+            kept = set(old_combo)
+            if [o for o in new_combo if o in kept] != old_combo:
+                problems.append(f"{where}: folder combo options {old_combo} are not all kept in order in {new_combo}")
+        elif new_combo != old_combo:
+            problems.append(f"{where}: combo options {old_combo} became {new_combo}")
+    elif new[0] != old[0]:
+        problems.append(f"{where}: type {old[0]!r} became {new[0]!r}")
+    old_opts, new_opts = _spec_options(old), _spec_options(new)
+    for key, value in old_opts.items():
+        if key not in new_opts:
+            problems.append(f"{where}: option {key!r} (was {value!r}) is gone")
+        elif not _same_value(new_opts[key], value):
+            problems.append(f"{where}: option {key!r} was {value!r}, now {new_opts[key]!r}")
+    return problems
+
+
+def _hidden_type(value) -> str:
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
+def _same_output_type(old, new) -> bool:
+    if isinstance(old, list):  # a combo output (see the module docstring)
+        return new == old or new == "COMBO"
+    return new == old
+
+
+def node_problems(node: str, old: dict, new: dict | None) -> list[str]:
+    """Differences between the V1 entry ``old`` of ``node`` and the live entry ``new`` (None: not served)."""
+    if new is None:
+        return [f"{node}: not in /object_info"]
+    problems = []
+    if new.get("name") != node:
+        problems.append(f"{node}: served under the name {new.get('name')!r}")
+    for key in ("display_name", "category", "output_name", "output_is_list", "output_node", "output_tooltips"):
+        if new.get(key) != old.get(key):
+            problems.append(f"{node}: {key} was {old.get(key)!r}, now {new.get(key)!r}")
+    old_out, new_out = list(old.get("output") or []), list(new.get("output") or [])
+    if len(old_out) != len(new_out) or not all(_same_output_type(o, n) for o, n in zip(old_out, new_out)):
+        problems.append(f"{node}: output types were {old_out!r}, now {new_out!r}")
+    old_order, new_order = old.get("input_order") or {}, new.get("input_order") or {}
+    for section in SECTIONS:
+        if list(new_order.get(section) or []) != list(old_order.get(section) or []):
+            problems.append(f"{node}: input_order[{section!r}] was {old_order.get(section)}, "
+                            f"now {new_order.get(section)}")
+    old_in, new_in = old.get("input") or {}, new.get("input") or {}
+    for section in SECTIONS:
+        for name, spec in (old_in.get(section) or {}).items():
+            live = (new_in.get(section) or {}).get(name)
+            if live is None:
+                problems.append(f"{node}.{name}: no longer a {section} input")
+                continue
+            problems += _input_problems(node, name, spec, live)
+    new_hidden = {k: _hidden_type(v) for k, v in (new_in.get("hidden") or {}).items()}
+    for name, value in (old_in.get("hidden") or {}).items():
+        if new_hidden.get(name) != _hidden_type(value):
+            problems.append(f"{node}: hidden input {name!r} ({_hidden_type(value)!r}) is now {new_hidden.get(name)!r}")
+    return problems
+
+
+def compat_problems(v1: dict, live: dict) -> list[str]:
+    """Every difference between the V1 fixture ``v1`` and the live /object_info ``live``, for the fixture's nodes."""
+    problems = []
+    for node, old in v1.items():
+        problems += node_problems(node, old, live.get(node))
+    return problems
+
+
+def test_fixture_is_the_v1_node_set():
+    assert len(V1) == 29 and all(name.startswith("Loadout") and entry["name"] == name for name, entry in V1.items())
+
+
+@pytest.mark.parametrize("node", sorted(V1))
+def test_node_entry_matches_the_v1_version(comfy, node):
+    assert node_problems(node, V1[node], comfy.object_info.get(node)) == []
