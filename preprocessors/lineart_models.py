@@ -13,15 +13,14 @@ lineart models expect.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
+from .weights import MODELS
+
 FILES = {"realistic": ["sk_model.pth", "sk_model.safetensors"], "coarse": ["sk_model2.pth", "sk_model2.safetensors"],
          "anime": ["netG.pth", "netG.safetensors"]}
-_lock = threading.Lock()
-_nets: dict = {}
 
 
 def build_realistic(residual_blocks: int = 3):
@@ -120,26 +119,26 @@ def read_state_dict(path: Path) -> dict:
     return {k.replace("module.", "", 1) if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
-def load_lineart(path, mode: str):
-    """The network for ``mode`` (realistic / coarse / anime) with the file's weights, eval, float32; cached."""
-    if mode not in FILES:
-        raise ValueError(f"lineart mode must be one of {sorted(FILES)}, got {mode!r}")
+def load_strict(net, path, what: str):
+    """``net`` with the state dict of ``path`` (every key must fit: missing and unexpected keys are reported as
+    "<file> does not fit <what>"), eval, float32, no gradients."""
     path = Path(path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns, mode)
-    with _lock:
-        if key in _nets:
-            return _nets[key]
-    net = build_anime() if mode == "anime" else build_realistic()
-    sd = read_state_dict(path)
-    result = net.load_state_dict(sd, strict=False)
+    result = net.load_state_dict(read_state_dict(path), strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{path.name} does not fit the {mode} lineart network: missing "
+        raise ValueError(f"{path.name} does not fit {what}: missing "
                          f"{result.missing_keys[:4]}{'…' if len(result.missing_keys) > 4 else ''}, unexpected "
                          f"{result.unexpected_keys[:4]}{'…' if len(result.unexpected_keys) > 4 else ''}")
-    net.eval().requires_grad_(False).float()
-    with _lock:
-        _nets[key] = net
-    return net
+    return net.eval().requires_grad_(False).float()
+
+
+def load_lineart(path, mode: str):
+    """The network for ``mode`` (realistic / coarse / anime) with the file's weights, eval, float32; cached per
+    file and mode (``weights.MODELS``)."""
+    if mode not in FILES:
+        raise ValueError(f"lineart mode must be one of {sorted(FILES)}, got {mode!r}")
+    build = build_anime if mode == "anime" else build_realistic
+    return MODELS.get(path, extra=("lineart", mode),
+                      load=lambda p: load_strict(build(), p, f"the {mode} lineart network")).value
 
 
 def lineart(image: np.ndarray, net, mode: str) -> np.ndarray:

@@ -13,18 +13,15 @@ size, so coordinates are doubled, then scaled to the image.
 """
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import numpy as np
+
+from .weights import MODELS
 
 FILE_NAMES = ["mlsd_large_512_fp32.pth", "mlsd_large_512_fp32.safetensors"]
 INPUT = 512
 # MobileNetV2 settings up to the stage the large M-LSD uses: (expansion, channels, repeats, first stride)
 TRUNK = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1)]
 TAPS = (1, 3, 6, 10, 13)  # feature indices handed to the decoder (strides 2, 4, 8, 16, 16)
-_lock = threading.Lock()
-_nets: dict = {}
 
 
 def build_mlsd():
@@ -132,23 +129,10 @@ def build_mlsd():
 
 
 def load_mlsd(path):
-    """The network with the file's weights (strict), eval, float32; cached per file."""
-    from .lineart_models import read_state_dict
+    """The network with the file's weights (strict), eval, float32; cached per file (``weights.MODELS``)."""
+    from .lineart_models import load_strict
 
-    path = Path(path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    with _lock:
-        if key in _nets:
-            return _nets[key]
-    net = build_mlsd()
-    result = net.load_state_dict(read_state_dict(path), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{path.name} does not fit the M-LSD large network: missing {result.missing_keys[:4]}, "
-                         f"unexpected {result.unexpected_keys[:4]}")
-    net.eval().requires_grad_(False).float()
-    with _lock:
-        _nets[key] = net
-    return net
+    return MODELS.get(path, load=lambda p: load_strict(build_mlsd(), p, "the M-LSD large network")).value
 
 
 def detect_segments(image: np.ndarray, net, score: float = 0.1, distance: float = 20.0, top_k: int = 200) -> np.ndarray:

@@ -7,8 +7,9 @@ labels the hand. Face: 68 FaceMesh landmarks chosen to sit where the iBUG-68 poi
 (jaw, brows, nose, eyes, lips), plus both iris centres as OpenPose's two pupils (70 points); an approximation of
 OpenPose's face detector, not a reproduction. MediaPipe finds one person.
 
-Detectors are expensive to build: one per setting is kept and shared under a lock (MediaPipe graphs are not
-re-entrant).
+Detectors are expensive to build: one per setting is kept in the annotator cache (``weights.MODELS``, as a plain
+entry counted at ``SOLUTION_BYTES``, an estimate: a solution's TFLite graphs live in native memory Python cannot
+measure) and every run holds one lock (MediaPipe graphs are not re-entrant).
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import threading
 
 import numpy as np
 
+from ..core.common.units import MIB
 from .openpose_format import empty_person
+from .weights import MODELS
 
 # OpenPose body index → MediaPipe pose landmark index (None: the neck, computed)
 BODY_FROM_MEDIAPIPE = [0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
@@ -32,8 +35,8 @@ FACE_FROM_MESH = [
 ]
 IRIS_CENTRES = (468, 473)
 
-_lock = threading.Lock()
-_detectors: dict = {}
+SOLUTION_BYTES = 32 * MIB  # estimate per MediaPipe solution (model of 3–10 MB plus its interpreter's arenas)
+_run_lock = threading.Lock()
 
 
 def _mp():
@@ -45,19 +48,21 @@ def _mp():
     return mp
 
 
+def _build(kind: str, kw: dict):
+    sol = _mp().solutions
+    factory = {"pose": sol.pose.Pose, "hands": sol.hands.Hands, "face": sol.face_mesh.FaceMesh,
+               "selfie": sol.selfie_segmentation.SelfieSegmentation}[kind]
+    return factory(**kw)
+
+
 def _detector(kind: str, **kw):
-    key = (kind, tuple(sorted(kw.items())))
-    if key not in _detectors:
-        sol = _mp().solutions
-        factory = {"pose": sol.pose.Pose, "hands": sol.hands.Hands, "face": sol.face_mesh.FaceMesh,
-                   "selfie": sol.selfie_segmentation.SelfieSegmentation}[kind]
-        _detectors[key] = factory(**kw)
-    return _detectors[key]
+    key = ("mediapipe", kind, tuple(sorted(kw.items())))
+    return MODELS.get_keyed(key, lambda: _build(kind, kw), sizeof=lambda _solution: SOLUTION_BYTES).value
 
 
 def run(kind: str, image: np.ndarray, **kw):
     """Run a cached MediaPipe solution on an RGB uint8 image (thread-safe)."""
-    with _lock:
+    with _run_lock:
         return _detector(kind, **kw).process(np.ascontiguousarray(image))
 
 

@@ -3,18 +3,16 @@
 checkpoint trained on ADE20K's 150 classes. The class map is drawn in the ADE20K palette (``ade20k.py``)."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from .ade20k import PALETTE, colourise
-from .weights import find_model_dir
+from .depth import quiet_transformers
+from .weights import MODELS, find_model_dir
 
 EXAMPLES = (", e.g. a copy of nvidia/segformer-b0-finetuned-ade-512-512 or openmmlab/upernet-convnext-small "
             "(150 ADE20K classes)")
-_lock = threading.Lock()
-_models: dict = {}
 
 
 class SegmentationModel:
@@ -23,19 +21,17 @@ class SegmentationModel:
 
 
 def load_segmentation_model(model_dir) -> SegmentationModel:
-    """Load (cached) a semantic segmentation folder; it must predict the 150 ADE20K classes."""
+    """Load a semantic segmentation folder; it must predict the 150 ADE20K classes. Cached per folder until one
+    of its files changes (``weights.MODELS``)."""
+    return MODELS.get(model_dir, load=_read_segmentation_model).value
+
+
+def _read_segmentation_model(model_dir) -> SegmentationModel:
     import torch
-    import transformers
     from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 
     path = Path(model_dir)
-    weights = [p for p in path.iterdir() if p.suffix in (".safetensors", ".bin")]
-    key = (str(path.resolve()), max((p.stat().st_mtime_ns for p in weights), default=0))
-    with _lock:
-        if key in _models:
-            return _models[key]
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
+    quiet_transformers()
     model = AutoModelForSemanticSegmentation.from_pretrained(path, local_files_only=True)
     if model.config.num_labels != len(PALETTE):
         raise ValueError(f"{path} predicts {model.config.num_labels} classes, not ADE20K's {len(PALETTE)}; "
@@ -45,10 +41,7 @@ def load_segmentation_model(model_dir) -> SegmentationModel:
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} has no preprocessor_config.json; copy it from the model's repository") from e
     model.eval().requires_grad_(False).to(torch.float32)
-    sm = SegmentationModel(path, model, processor)
-    with _lock:
-        _models[key] = sm
-    return sm
+    return SegmentationModel(path, model, processor)
 
 
 def segment_ade20k(image: np.ndarray, sm: SegmentationModel) -> tuple[np.ndarray, np.ndarray]:

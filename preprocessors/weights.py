@@ -1,7 +1,21 @@
-"""Finding annotator weights in local folders, with errors a user can act on. Nothing is ever downloaded."""
+"""Finding annotator weights in local folders, with errors a user can act on (nothing is ever downloaded), and
+``MODELS``, the cache every loaded annotator model lives in.
+
+``MODELS`` is the pack's ``FileCache`` for config section ``annotators`` (``cache_max_mb``, default 2048 MiB):
+file and folder models are keyed by their path (plus the lineart mode) and re-read when the file changes;
+MediaPipe solutions, which come from the mediapipe package rather than a file, are plain entries by their
+settings, counted at a fixed estimate (``pose_mediapipe.SOLUTION_BYTES``) since their native memory is not
+visible from Python.
+"""
 from __future__ import annotations
 
 from pathlib import Path
+
+from ..core.common import config
+from ..core.common.folders import has_config
+from ..core.common.names import UnsafeName, match_key, safe_name
+
+MODELS = config.configured_cache("annotators")
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -9,10 +23,11 @@ class MissingWeightsError(FileNotFoundError):
 
 
 def check_name(name: str) -> None:
-    """Refuse names that would leave their folder."""
-    p = Path(name)
-    if p.is_absolute() or ".." in p.parts:
-        raise ValueError(f"'{name}' escapes the annotators folder; use a name relative to it")
+    """Refuse names that would leave their folder (``core.common.names``), as a ValueError saying so."""
+    try:
+        safe_name(name, "the annotators folder")
+    except UnsafeName as e:
+        raise ValueError(f"{e}; use a name relative to the annotators folder") from None
 
 
 def find_model_dir(roots, subdir: str, name: str = "", examples: str = "") -> Path:
@@ -26,13 +41,16 @@ def find_model_dir(roots, subdir: str, name: str = "", examples: str = "") -> Pa
         base = root / subdir
         if name:
             for d in (base / name, root / name):
-                if (d / "config.json").is_file():
+                if has_config(d):
                     return d
+            if "/" not in name and base.is_dir():  # the same name in another Unicode normal form
+                candidates += sorted(d for d in base.iterdir() if match_key(d.name) == match_key(name)
+                                     and has_config(d))
             continue
-        if (base / "config.json").is_file():
+        if has_config(base):
             return base
         if base.is_dir():
-            candidates += sorted(d for d in base.iterdir() if (d / "config.json").is_file())
+            candidates += sorted(d for d in base.iterdir() if has_config(d))
     if candidates:
         return candidates[0]
     where = " or ".join(str(r / subdir) for r in roots) or f"models/annotators/{subdir}"
@@ -48,7 +66,7 @@ def list_model_dirs(roots, subdir: str) -> list[str]:
     for root in roots:
         base = Path(root) / subdir
         if base.is_dir():
-            names.update(d.name for d in base.iterdir() if (d / "config.json").is_file())
+            names.update(d.name for d in base.iterdir() if has_config(d))
     return sorted(names)
 
 

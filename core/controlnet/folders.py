@@ -1,10 +1,11 @@
-"""Diffusers-format ControlNet folders (``config.json`` + ``diffusion_pytorch_model.safetensors``) as names."""
+"""Diffusers-format ControlNet folders (``config.json`` + ``diffusion_pytorch_model.safetensors``) as names, found by
+the one model-folder finder (``core.common.folders``) and checked by the one name guard (``core.common.names``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from ...preprocessors.weights import check_name
+from ..common.folders import folder_weights, model_folders
+from ..common.names import UnsafeName, safe_name
 
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
 
@@ -14,26 +15,21 @@ def diffusers_folders(roots) -> list[str]:
     found = set()
     for root in roots:
         root = Path(root)
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            if "config.json" in filenames and any(w in filenames for w in WEIGHT_FILES):
-                found.add(Path(dirpath).relative_to(root).as_posix())
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-    return sorted(n for n in found if n != ".")
+        if root.is_dir():
+            found.update(folder.relative_to(root).as_posix()
+                         for folder, _ in model_folders(root, WEIGHT_FILES, need_config=True))
+    return sorted(found)
 
 
 def weights_in_folder(roots, name: str) -> Path | None:
     """The weights file of the diffusers folder ``name`` under one of ``roots``; None if it is not one.
-    Names with '..' or absolute paths are refused."""
+    Names with '..' or absolute paths (and other unsafe names) are refused."""
     try:
-        check_name(name)
-    except ValueError:
-        raise ValueError(f"'{name}' escapes the controlnet folder; use a name from the list") from None
+        clean = safe_name(name, "the controlnet folder")
+    except UnsafeName as e:
+        raise ValueError(f"{e}; use a name from the list") from None
     for root in roots:
-        folder = Path(root) / name
-        if folder.is_dir() and (folder / "config.json").is_file():
-            for w in WEIGHT_FILES:
-                if (folder / w).is_file():
-                    return folder / w
+        weights = folder_weights(Path(root) / clean, WEIGHT_FILES, need_config=True)
+        if weights is not None:
+            return weights
     return None

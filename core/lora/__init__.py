@@ -6,4 +6,6 @@ resolve.py  name → file across LoRA folders, refusing names that escape them
 files.py    reading LoRA files safely (safetensors, weights-only pickles, diffusers/PEFT folders)
 cache.py    a byte-bounded LRU of loaded LoRA tensors, invalidated by size/mtime
 metadata.py trigger words and base-model family from safetensors metadata
+keys.py     matching a file's keys against a key map (which keys apply, which match nothing)
+report.py   what applying a stack did per entry, the report text and the trigger words
 """

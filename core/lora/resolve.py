@@ -4,14 +4,18 @@
 2. the same without extension (``style/foo`` → ``style/foo.safetensors``);
 3. a unique basename across all folders (``foo`` → ``style/foo.safetensors``).
 
-A name that is absolute or contains ``..`` is refused; an ambiguous basename is an error listing the candidates.
+Names pass the one safe-name guard (``core.common.names``: no absolute path, ``..``, NUL or over-long name) and
+are compared in Unicode NFC; an ambiguous basename is an error listing the candidates. Diffusers/PEFT folders are
+found by the one model-folder finder (``core.common.folders``).
 """
 from __future__ import annotations
 
 import difflib
 import os
-import re
 from pathlib import Path
+
+from ..common.folders import folder_weights, walk
+from ..common.names import UnsafeName, match_key, safe_name
 
 LORA_EXTENSIONS = (".safetensors", ".sft", ".pt", ".pth", ".ckpt", ".bin")
 DIFFUSERS_WEIGHT_FILES = ("pytorch_lora_weights.safetensors", "adapter_model.safetensors",
@@ -38,43 +42,30 @@ class AmbiguousLoraName(LoraNameError):
 
 def check_name(name: str) -> str:
     """The name with ``/`` separators, or UnsafeLoraName if it could leave its folder."""
-    if not name or not name.strip():
-        raise UnsafeLoraName("empty LoRA name")
-    if name.startswith(("/", "\\")) or os.path.isabs(name) or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeLoraName(f"{name!r} is an absolute path: give a name relative to a LoRA folder")
-    parts = re.split(r"[\\/]+", name)
-    if ".." in parts:
-        raise UnsafeLoraName(f"{name!r} contains '..': names may not leave the LoRA folders")
-    return "/".join(p for p in parts if p not in ("", "."))
-
-
-def diffusers_weights(folder: Path) -> Path | None:
-    for fname in DIFFUSERS_WEIGHT_FILES:
-        if (folder / fname).is_file():
-            return folder / fname
-    return None
+    try:
+        return safe_name(name, "the LoRA folders", "LoRA name")
+    except UnsafeName as e:
+        fix = "" if e.reason == "empty" else "; give a name relative to a LoRA folder"
+        raise UnsafeLoraName(f"{e}{fix}") from None
 
 
 def _direct(folder: Path, name: str) -> Path | None:
     p = folder / name
     if p.is_file():
         return p
-    if p.is_dir():
-        return diffusers_weights(p)
-    return None
+    return folder_weights(p, DIFFUSERS_WEIGHT_FILES)
 
 
 def _walk(folder: Path):
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs.sort()
-        root_path = Path(root)
-        for fname in sorted(files):
-            if fname.lower().endswith(LORA_EXTENSIONS):
-                yield root_path / fname
-        for d in dirs:
-            weights = diffusers_weights(root_path / d)
+    """LoRA files and diffusers/PEFT folders' weights below ``folder``."""
+    for root, files in walk(folder):
+        if root != folder:
+            weights = folder_weights(root, DIFFUSERS_WEIGHT_FILES)
             if weights is not None:
                 yield weights
+        for fname in files:
+            if fname.lower().endswith(LORA_EXTENSIONS):
+                yield root / fname
 
 
 def _display(path: Path, folders: list[Path]) -> str:
@@ -98,7 +89,7 @@ def resolve_lora(name: str, folders) -> Path:
             found = _direct(folder, clean + ext)
             if found:
                 return found
-    base = clean.rsplit("/", 1)[-1]
+    base = match_key(clean.rsplit("/", 1)[-1])
     base_stem = base
     for ext in LORA_EXTENSIONS:
         if base.lower().endswith(ext):
@@ -112,7 +103,7 @@ def resolve_lora(name: str, folders) -> Path:
             else:
                 label = path.name[: -len(path.suffix)] if path.suffix else path.name
             real = os.path.realpath(path)
-            if (label == base_stem or path.name == base) and real not in seen:
+            if (match_key(label) == base_stem or match_key(path.name) == base) and real not in seen:
                 seen.add(real)
                 matches.append(path)
     if len(matches) == 1:

@@ -1,4 +1,4 @@
-"""nodes/lora/resolve.py, files.py, cache.py, metadata.py on real files in a temporary LoRA tree."""
+"""core/lora/resolve.py, files.py, core/common/cache.py, metadata.py on real files in a temporary LoRA tree."""
 import json
 import os
 import time
@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from loadout.core.common.cache import LoraCache
+from loadout.core.common.cache import FileCache
 from loadout.core.lora.files import LoraFileError, detect_format, read_lora_file
 from loadout.core.lora.metadata import base_family, trigger_words
 from loadout.core.lora.resolve import AmbiguousLoraName, LoraNotFound, UnsafeLoraName, resolve_lora
@@ -110,7 +110,7 @@ def test_cache_reads_once_bounds_bytes_and_sees_replacement(tmp_path):
     for i, f in enumerate(files):
         _lora(f, seed=i)
     one = 2 * (4 * 8 + 8 * 4) * 4  # bytes of one file's tensors
-    cache = LoraCache(reader, max_bytes=2 * one)
+    cache = FileCache(reader, max_bytes=2 * one)
     assert not cache.get(files[0]).hit and cache.get(files[0]).hit
     assert len(reads) == 1
     cache.get(files[1]), cache.get(files[2])  # third file evicts the least recently used (files[0])

@@ -20,10 +20,12 @@ import logging
 import sys
 import threading
 
+from ...core.common.units import KIB, MIB
+
 logger = logging.getLogger(__name__)
 M_MMAP_THRESHOLD = -3
-LOW_THRESHOLD = 128 * 1024
-SETTLED_THRESHOLD = 32 * 1024 * 1024
+LOW_THRESHOLD = 128 * KIB
+SETTLED_THRESHOLD = 32 * MIB
 _lock = threading.Lock()
 _depth = 0
 

@@ -15,7 +15,7 @@ import resource
 import sys
 import time
 
-MIB = 1024 * 1024
+from ...core.common.units import MIB  # the monitor and tests read MIB from here too
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,21 +11,12 @@ Example::
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import importlib.util
-import threading
 
-import torch
-
+from ...core.common.cache import FileCache
+from ...core.common.oom import is_oom  # noqa: F401 - the one OOM recogniser, used here by the offloader
 from .config import LADDER, Strategy
-
-
-def is_oom(exc: BaseException) -> bool:
-    """An allocator out-of-memory error (CUDA, or any device that raises torch's OOM type)."""
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def bitsandbytes_installed() -> bool:
@@ -69,36 +60,27 @@ def describe_path(path: list[Attempt]) -> str:
 
 
 class LadderMemory:
-    """What worked, per (model fingerprint, input shape). Bounded; thread-safe."""
+    """What worked, per (model fingerprint, input shape): the last ``capacity`` of them, least recently used out,
+    thread-safe (plain entries of the pack's one cache, ``core.common.cache.FileCache``)."""
 
     def __init__(self, capacity: int = 512):
         self.capacity = capacity
-        self._data: collections.OrderedDict = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = FileCache(name="offload ladder memory", max_entries=capacity, sizeof=lambda _strategy: 0)
 
     def get(self, model_key: str, shape_key: tuple) -> Strategy | None:
-        with self._lock:
-            found = self._data.get((model_key, shape_key))
-            if found is not None:
-                self._data.move_to_end((model_key, shape_key))
-            return found
+        return self._cache.peek((model_key, shape_key))
 
     def put(self, model_key: str, shape_key: tuple, strategy: Strategy) -> None:
-        with self._lock:
-            self._data[(model_key, shape_key)] = Strategy(strategy)
-            self._data.move_to_end((model_key, shape_key))
-            while len(self._data) > self.capacity:
-                self._data.popitem(last=False)
+        self._cache.put((model_key, shape_key), Strategy(strategy))
 
     def entries(self, model_key: str) -> list[tuple[tuple, Strategy]]:
-        """(input shape, strategy) remembered for one model, oldest first."""
-        with self._lock:
-            return [(shape, s) for (key, shape), s in self._data.items() if key == model_key]
+        """(input shape, strategy) remembered for one model, least recently used first."""
+        return [(shape, s) for (key, shape), s in self._cache.items() if key == model_key]
 
     def forget(self, model_key: str) -> None:
-        with self._lock:
-            for key in [k for k in self._data if k[0] == model_key]:
-                del self._data[key]
+        for key, _ in self._cache.items():
+            if key[0] == model_key:
+                self._cache.remove(key)
 
 
 MEMORY = LadderMemory()  # process-wide: survives re-running the node and re-queuing the graph

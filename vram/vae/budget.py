@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+from ...core.common.oom import is_oom as _is_oom
+
 KL_STORED = 2.5  # lockstep: widest-stage tensors alive per pixel across all tiles (x and h of a block, halos)
 KL_STORED_LOW = 1.2  # low-memory: one checkpoint per tile (the widest stage, with halos)
 KL_WORKSET = 14.0  # transient full-resolution tensors of one tile (input, norm, silu, conv out, workspace)
@@ -73,11 +75,12 @@ def ladder(tile: int) -> list[int]:
 
 
 def run_with_oom_ladder(run: Callable[[int, str], object], tile: int, devices: list[str],
-                        is_oom: Callable[[BaseException], bool], on_oom: Callable[[], None] | None = None,
+                        is_oom: Callable[[BaseException], bool] = _is_oom, on_oom: Callable[[], None] | None = None,
                         describe: Callable[[int], str] = lambda t: f"tile {t}"):
     """Try ``run(tile, device)`` for each tile of ``ladder(tile)`` on each device in turn (e.g. the GPU, then
-    "cpu"), moving on when ``is_oom`` says the error was an out-of-memory one. Returns (result, path) where
-    path lists every attempt ("tile 64 on cuda:0: out of memory", ..., "tile 16 on cpu: ok")."""
+    "cpu"), moving on when ``is_oom`` (default: the pack's one recogniser, ``core.common.oom.is_oom``) says the
+    error was an out-of-memory one. Returns (result, path) where path lists every attempt ("tile 64 on cuda:0:
+    out of memory", ..., "tile 16 on cpu: ok")."""
     path = []
     last = None
     for device in devices:
