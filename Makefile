@@ -1,49 +1,91 @@
 # Loadout — the two commands a newcomer needs are `make demo` and `make test`.
 # Everything is provisioned on first use and reused afterwards (cache: $LOADOUT_CACHE, default ~/.cache/loadout).
 SHELL := /bin/bash
+# COMFY selects the ComfyUI everything runs on: empty (or 0.3.75) = the pinned ComfyUI 0.3.75; COMFY=0.33 = ComfyUI
+# 0.33.0 from ../shared/comfyui-0.33.0 (override: COMFY_SRC), with its own venv (.venv-0.33), harness and env file,
+# provisioned on first use: `make test COMFY=0.33`. Without that tree it prints one line and exits 0.
+# COMFYUI_PATH=/your/ComfyUI still selects any other ComfyUI (with the default venv and harness).
+COMFY ?=
+ifneq ($(filter 0.33 0.33.0,$(COMFY)),)
+  VENV ?= $(CURDIR)/.venv-0.33
+  COMFY_SRC ?= $(abspath $(CURDIR)/../shared/comfyui-0.33.0)
+  export LOADOUT_COMFY := 0.33
+  export LOADOUT_COMFY_SRC := $(COMFY_SRC)
+  ifeq ($(wildcard $(COMFY_SRC)/main.py)$(COMFYUI_PATH),)
+    $(info [loadout] COMFY=0.33 skipped: no ComfyUI 0.33.0 tree at $(COMFY_SRC) (CI provides it; set COMFY_SRC))
+    SKIP := @exit 0;
+  endif
+else ifneq ($(filter-out 0.3.75,$(COMFY)),)
+  $(error COMFY=$(COMFY): known versions are 0.3.75 (the default) and 0.33)
+else
+  export LOADOUT_COMFY :=
+endif
+SKIP ?=
+PYTEST_ARGS ?=  # e.g. PYTEST_ARGS="-x --junitxml=out/junit.xml"
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export LOADOUT_VENV := $(VENV)
 NAME ?=
 
-.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench run clean
+.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench bench-gpu gpu-prepare run requests clean
 
 all: test
 
 provision:
-	bash scripts/provision.sh
+	$(SKIP)bash scripts/provision.sh
 
 models: provision
-	$(PY) scripts/make_tiny_models.py
+	$(SKIP)$(PY) scripts/make_tiny_models.py
 
 test: models
-	$(PY) -m pytest tests
+	$(SKIP)$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-unit: provision
-	$(PY) -m pytest tests/unit
+	$(SKIP)$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: models
-	$(PY) -m pytest tests/integration
+	$(SKIP)$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test-workflows: models
-	$(PY) -m pytest tests/workflows
+	$(SKIP)$(PY) -m pytest tests/workflows $(PYTEST_ARGS)
 
 test-reliability: models
-	$(PY) -m pytest tests/reliability
+	$(SKIP)$(PY) -m pytest tests/reliability $(PYTEST_ARGS)
 
 soak: models
-	LOADOUT_SOAK_N=200 $(PY) -m pytest tests/reliability/test_soak.py -s
+	$(SKIP)LOADOUT_SOAK_N=200 $(PY) -m pytest tests/reliability/test_soak.py -s
 
 demo: models
-	$(PY) scripts/demo.py
+	$(SKIP)$(PY) scripts/demo.py
 
 bench: models
-	$(PY) bench/run.py $(NAME)
+	$(SKIP)$(PY) bench/run.py $(NAME)
 
+# The GPU suite (bench/gpu/). `make bench-gpu` runs it on the GPU machine (bench/gpu/run_on_device.sh: the wheels
+# and the ComfyUI copy from .gpu/, made here by `make gpu-prepare`; results in $$OUT or bench/results/gpu/).
+# `make bench-gpu DRY=1` runs every case at toy sizes on this CPU into out/gpu-dry-run/ (DRY=1, not --dry-run:
+# make takes --dry-run as its own -n). ARGS passes options on, e.g. ARGS="--only vae_tiled".
+DRY ?=
+bench-gpu: $(if $(filter 1,$(DRY)),provision,)
+ifeq ($(DRY),1)
+	$(SKIP)$(PY) bench/gpu/suite.py --dry-run $(ARGS)
+else
+	bash bench/gpu/run_on_device.sh $(ARGS)
+endif
+
+gpu-prepare: provision
+	$(SKIP)PY=$(PY) bash scripts/gpu_prepare.sh $(ARGS)
+
+# `loadout-run` / `loadout-requests` (cli/) on the harness ComfyUI, started for the run (or ARGS="--url ...").
 WORKFLOW ?= workflows/api/lora_stack.json
+REQUESTS ?=
 ARGS ?=
 run: models
-	$(PY) scripts/run_workflow.py $(WORKFLOW) $(ARGS)
+	$(SKIP)$(PY) tests/harness/local_run.py run $(WORKFLOW) $(ARGS)
+
+requests: models
+	$(SKIP)test -n "$(REQUESTS)" || { echo "usage: make requests REQUESTS=requests.json [ARGS=...]" >&2; exit 2; }
+	$(SKIP)$(PY) tests/harness/local_run.py requests $(REQUESTS) $(ARGS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -25,13 +25,8 @@ from pathlib import Path
 
 FRACTIONS = (0.25, 0.40, 0.50, 0.75)
 GPU_STEPS, GPU_WARMUP = 8, 2
-SDXL_UNET = dict(
-    image_size=32, in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2],
-    channel_mult=[1, 2, 4], transformer_depth=[0, 0, 2, 2, 10, 10],
-    transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], transformer_depth_middle=10, context_dim=2048,
-    num_heads=-1, num_head_channels=64, use_linear_in_transformer=True, use_spatial_transformer=True, legacy=False,
-    adm_in_channels=2816, num_classes="sequential", use_temporal_attention=False, use_temporal_resblock=False,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the GPU suite's shared pieces
+from gpu.common import SDXL_UNET  # noqa: E402  (ComfyUI's SDXL UNet config, shared with bench/gpu/)
 
 
 def run() -> dict:
@@ -69,7 +64,7 @@ def run_gpu() -> dict:
 
 def _gpu_variant(name: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from harness.inprocess import import_comfyui, import_pack
+    from harness.inprocess import import_comfyui, import_pack, run_node
     from harness.paths import harness
 
     import_comfyui(harness().comfyui, cpu=False)
@@ -104,8 +99,8 @@ def _gpu_variant(name: str) -> dict:
         run_patcher = patcher
     elif name.startswith("ours_"):
         fraction = int(name.split("_")[1]) / 100
-        run_patcher = LoadoutOffloadModel().offload(patcher, "offload", fraction * weight_bytes / 2**30, 2,
-                                                    ladder=False)["result"][0]
+        run_patcher = run_node(LoadoutOffloadModel, None, model=patcher, strategy="offload",
+                               budget_gb=fraction * weight_bytes / 2**30, prefetch=2, ladder=False)[0]
         mm.load_models_gpu([run_patcher])
         run_patcher.pre_run()
         options = {"wrappers": run_patcher.wrappers}
@@ -140,7 +135,7 @@ def _gpu_variant(name: str) -> dict:
 # --- CPU ------------------------------------------------------------------------------------------------------
 def run_cpu() -> dict:
     from harness.graphs import TINY_KOHYA, TINY_SD15
-    from harness.inprocess import import_comfyui, import_pack
+    from harness.inprocess import import_comfyui, import_pack, run_node
     from harness.paths import harness
 
     h = harness()
@@ -175,7 +170,8 @@ def run_cpu() -> dict:
     figures = {}
     for label, strategy, fraction in (("offload_40", "offload", 0.40), ("sequential", "sequential", 0.0),
                                       ("fp8", "fp8", 0.0)):
-        offloaded = LoadoutOffloadModel().offload(model, strategy, fraction * weights / 2**30, 2)["result"][0]
+        offloaded = run_node(LoadoutOffloadModel, None, model=model, strategy=strategy,
+                             budget_gb=fraction * weights / 2**30, prefetch=2)[0]
         sample(offloaded)  # first run: master copy, placement, order learning
         lat, seconds = sample(offloaded)
         rep = offloaded.get_attachment("loadout_offload").offloader.report()
@@ -191,7 +187,8 @@ def run_cpu() -> dict:
     out["exact_sequential"] = figures["sequential"]["max_abs_diff_vs_resident"] == 0.0
     accounting = {}
     for fraction in (0.25, 0.50, 0.75):
-        m = LoadoutOffloadModel().offload(model, "offload", fraction * weights / 2**30, 2)["result"][0]
+        m = run_node(LoadoutOffloadModel, None, model=model, strategy="offload", budget_gb=fraction * weights / 2**30,
+                     prefetch=2)[0]
         sample(m)
         off = m.get_attachment("loadout_offload").offloader
         budget = int(fraction * weights / 2**30 * 2**30)

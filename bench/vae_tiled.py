@@ -5,7 +5,7 @@ matplotlib/mpl-data/sample_data/grace_hopper.jpg, encoded by the same VAE, at SI
 FULL=1 adds 2048²). Every variant runs in its own process so its peak RSS is its own:
 
 - untiled: the decoder's own forward (``post_quant_conv`` + ``decoder``), as core VAEDecode runs it;
-- ours: ``vram.vae_tiling.decode_tiled`` at TILE px tiles with the exact halo, low-memory (checkpointed) mode;
+- ours: ``vram.vae.tiling.decode_tiled`` at TILE px tiles with the exact halo, low-memory (checkpointed) mode;
 - ours_fast: the same in lockstep mode (all tiles' activations kept between GroupNorms: less compute, more
   memory);
 - core: ComfyUI's ``VAE.decode_tiled`` (VAEDecodeTiled) at the same tile size, overlap OVERLAP px.
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))  # bench/: the GPU suite's shared pieces (gpu.common)
 TILE = int(os.environ.get("TILE", "128"))
 OVERLAP = int(os.environ.get("OVERLAP", str(TILE // 4)))  # core's VAEDecodeTiled caps overlap at tile/4
 
@@ -89,14 +90,11 @@ def worker(variant: str, latent_path: str, out_path: str) -> None:
 
 def _encode_photo(size: int, latent_path: str) -> None:
     _, vae = _setup()
-    import matplotlib
-    import numpy as np
     import torch
-    from PIL import Image
 
-    img = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
-    img = img.resize((size, size), Image.BICUBIC)
-    x = torch.from_numpy(np.array(img)).float().div(255).permute(2, 0, 1)[None] * 2 - 1
+    from gpu.common import photo  # shared with bench/gpu/
+
+    x = photo(size)
     fsm = vae.first_stage_model
     from loadout.vram.vae.tiling import encode_tiled
 
@@ -105,11 +103,9 @@ def _encode_photo(size: int, latent_path: str) -> None:
 
 
 def _psnr(ref, out) -> float:
-    import torch
+    from gpu.common import psnr  # shared with bench/gpu/
 
-    peak = float(ref.max() - ref.min())
-    mse = float(torch.mean((ref.double() - out.double()) ** 2))
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(peak ** 2 / mse)).item()
+    return psnr(ref, out)
 
 
 def _one_size(size: int, tmp: str) -> dict:

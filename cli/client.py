@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 import time
 import urllib.error
 import urllib.parse
@@ -28,6 +29,20 @@ class PromptFailed(RuntimeError):
             f"node {error.get('node_id')} ({error.get('node_type')}) failed: "
             f"{error.get('exception_type')}: {error.get('exception_message')}"
         )
+
+
+BINARY_TEXT = 3  # ComfyUI's protocol.BinaryEventTypes.TEXT: send_progress_text's frame
+
+
+def binary_message(raw: bytes) -> dict | None:
+    """A binary websocket frame as a message: progress text (event 3: a 4-byte node id length, the node id, UTF-8
+    text, after the 4-byte event type) becomes ``{"type": "progress_text", "data": {"node", "text"}}``; previews
+    and other binary events give None."""
+    if len(raw) < 8 or struct.unpack(">I", raw[:4])[0] != BINARY_TEXT:
+        return None
+    (n,) = struct.unpack(">I", raw[4:8])
+    return {"type": "progress_text", "data": {"node": bytes(raw[8:8 + n]).decode("utf-8", "replace"),
+                                              "text": bytes(raw[8 + n:]).decode("utf-8", "replace")}}
 
 
 def format_rejection(body: dict) -> str:
@@ -121,9 +136,10 @@ class ComfyClient:
 
     def run_with_messages(self, prompt: dict, timeout: float = 600.0, on_message=None) -> tuple[RunResult, list]:
         """Run ``prompt`` while listening on the websocket (this client's id): returns the result and every JSON
-        message the server sent for it (progress, executing, executed, ...). ``on_message(msg)`` sees each one
+        message the server sent for it (progress, executing, executed, ...; progress text as decoded by
+        ``binary_message``). ``on_message(msg)`` sees each one
         as it arrives."""
-        import websocket  # noqa: PLC0415 - websocket-client, a test/runner dependency
+        import websocket  # noqa: PLC0415 - websocket-client: the `cli` extra (and the tests')
 
         ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         ws = websocket.create_connection(f"{ws_url}/ws?clientId={self.client_id}", timeout=timeout)
@@ -133,9 +149,9 @@ class ComfyClient:
             prompt_id = self.queue(prompt)
             while time.time() - t0 < timeout:
                 raw = ws.recv()
-                if not isinstance(raw, str):
+                msg = json.loads(raw) if isinstance(raw, str) else binary_message(raw)
+                if msg is None:
                     continue  # binary previews
-                msg = json.loads(raw)
                 data = msg.get("data") or {}
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue

@@ -353,8 +353,8 @@ def validate(compiled: Compiled, object_info: dict) -> None:
                     raise RequestError(field, f"{value} is below the minimum {options['min']}")
                 if "max" in options and value > options["max"]:
                     raise RequestError(field, f"{value} is above the maximum {options['max']}")
-    lora_files = (object_info.get("LoadoutLoraStack", {}).get("input", {}).get("required", {})
-                  .get("lora_name", [[]])[0])
+    lora_files = _choices(object_info.get("LoadoutLoraStack", {}).get("input", {}).get("required", {})
+                          .get("lora_name", [[]]))  # V1 [[...], {}] or V3 ["COMBO", {"options": [...]}]
     if isinstance(lora_files, list) and lora_files:
         for name, field in _lora_names(compiled.graph):
             if not _lora_known(name, lora_files):

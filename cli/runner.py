@@ -1,8 +1,8 @@
 """Headless runs of a workflow: ``--set`` overrides, websocket progress, outputs saved to a folder.
 
-Used by ``scripts/run_workflow.py`` (the command), ``scripts/run_requests.py`` and ``scripts/demo.py``. Needs only
-the standard library, plus ``websocket-client`` for live progress (without it, the run is polled and only the
-end result is shown).
+Used by ``run_workflow`` (the ``loadout-run`` command), ``run_requests`` (``loadout-requests``) and
+``scripts/demo.py``. Needs only the standard library, plus ``websocket-client`` for live progress (without it, the
+run is polled and only the end result is shown).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 from .client import ComfyClient
@@ -163,3 +164,19 @@ def run_prompt(client: ComfyClient, prompt: dict, timeout: float = 1800, progres
 
 def elapsed(t0: float) -> str:
     return f"{time.time() - t0:.1f} s"
+
+
+DEFAULT_URL = "http://127.0.0.1:8188"
+
+
+def say(text: str, stream=None) -> None:
+    """One line of the command's output (stderr unless told): status lines, not logging."""
+    stream = sys.stderr if stream is None else stream
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
+def unreachable(prefix: str, url: str, error: Exception) -> str:
+    """The line for a server that is not there (refused, unknown host) or answers an API call with an error."""
+    reason = error if isinstance(error, urllib.error.HTTPError) else (getattr(error, "reason", None) or error)
+    return f"{prefix} no ComfyUI answering at {url}: {reason} (start ComfyUI, or pass its address with --url)"

@@ -1,138 +1,200 @@
-"""LoRA stack nodes: build a LORA_STACK (chainable, or from text/JSON) and apply it to MODEL/CLIP."""
+"""LoRA stack nodes: build a LORA_STACK (chainable, or from text/JSON) and apply it to MODEL/CLIP.
+
+Parsing, name resolution, file reading and the report are in ``core/lora/``; applying patches through ComfyUI's
+key maps is in the seam (``nodes/comfy_compat/lora.py``).
+"""
 from __future__ import annotations
 
 import logging
 
 import folder_paths
 
+from ..core.common.errors import error_text, node_error
 from ..core.lora.parse import LoraSyntaxError, parse_stack_text
+from ..core.lora.report import collect_trigger_words, format_report
 from ..core.lora.stack import LoraEntry, normalise_stack
-from .comfy_compat.lora import ON_MISSING, apply_lora_stack, collect_trigger_words, files_signature, format_report
+from .api import io, ui
+from .comfy_compat.lora import ON_MISSING, apply_lora_stack, cache_stats, files_signature
 
 logger = logging.getLogger(__name__)
 
+LoraStack = io.Custom("LORA_STACK")
 STACK_TOOLTIP = ("A LORA_STACK to extend: a list of (name, model strength, clip strength). Stacks from Comfyroll "
                  "and Efficiency Nodes work too. Entries it holds come before this node's own.")
 STRENGTH = {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}
 
 
-class LoadoutLoraStack:
-    NODE_ID = "LoadoutLoraStack"
+def lora_names() -> list[str]:
+    return ["None"] + folder_paths.get_filename_list("loras")
+
+
+def _stack(node: str, lora_stack) -> list[LoraEntry]:
+    try:
+        return normalise_stack(lora_stack)
+    except (TypeError, ValueError) as e:
+        raise node_error(node, "lora_stack", str(e), "connect a LORA_STACK (a list of (name, model strength, "
+                                                     "clip strength))") from None
+
+
+class LoadoutLoraStack(io.ComfyNode):
     DISPLAY_NAME = "LoRA stack (Loadout)"
-    CATEGORY = "Loadout/LoRA"
-    DESCRIPTION = ("Adds one LoRA to a LORA_STACK. Chain as many as you like: each node appends its entry after "
-                   "the stack it receives. Nothing is loaded here; 'Apply LoRA stack' loads and applies them.")
-    FUNCTION = "build"
-    RETURN_TYPES = ("LORA_STACK",)
-    RETURN_NAMES = ("lora_stack",)
-    OUTPUT_TOOLTIPS = ("The incoming stack plus this entry (when enabled and a LoRA is chosen).",)
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "lora_name": (["None"] + folder_paths.get_filename_list("loras"), {
-                    "tooltip": "The LoRA file, from your LoRA folders. 'None' adds nothing."}),
-                "model_strength": ("FLOAT", dict(STRENGTH, tooltip="Strength on the diffusion model (UNet/DiT).")),
-                "clip_strength": ("FLOAT", dict(STRENGTH, tooltip="Strength on the text encoder (CLIP).")),
-                "enabled": ("BOOLEAN", {"default": True, "tooltip": "Off: this entry is left out of the stack."}),
-                "category": ("STRING", {"default": "", "tooltip": "Optional label (style, character, detail, ...) "
-                                                                  "carried with the entry for reports."}),
-            },
-            "optional": {"lora_stack": ("LORA_STACK", {"tooltip": STACK_TOOLTIP})},
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutLoraStack",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/LoRA",
+            description=("Adds one LoRA to a LORA_STACK. Chain as many as you like: each node appends its entry after "
+                         "the stack it receives. Nothing is loaded here; 'Apply LoRA stack' loads and applies them."),
+            inputs=[
+                io.Combo.Input("lora_name", options=lora_names(),
+                               tooltip="The LoRA file, from your LoRA folders. 'None' adds nothing."),
+                io.Float.Input("model_strength", **STRENGTH, tooltip="Strength on the diffusion model (UNet/DiT)."),
+                io.Float.Input("clip_strength", **STRENGTH, tooltip="Strength on the text encoder (CLIP)."),
+                io.Boolean.Input("enabled", default=True, tooltip="Off: this entry is left out of the stack."),
+                io.String.Input("category", default="", tooltip="Optional label (style, character, detail, ...) "
+                                                                "carried with the entry for reports."),
+                LoraStack.Input("lora_stack", optional=True, tooltip=STACK_TOOLTIP),
+            ],
+            outputs=[LoraStack.Output("lora_stack_out", display_name="lora_stack", tooltip=(
+                "The incoming stack plus this entry (when enabled and a LoRA is chosen)."))],
+        )
 
     @classmethod
-    def IS_CHANGED(cls, lora_name="None", enabled=True, **_kwargs):
-        return files_signature([lora_name]) if enabled and lora_name != "None" else ""
+    def validate_inputs(cls, lora_name) -> bool | str:
+        # Naming lora_name here turns off core's own membership check for it: this is that check.
+        if lora_name is None or lora_name in lora_names():
+            return True
+        return error_text(cls.DISPLAY_NAME, "lora_name", f"'{lora_name}' is not in your LoRA folders "
+                          f"{folder_paths.get_folder_paths('loras')}", "put the file there and refresh, or choose "
+                          "one from the list")
 
-    def build(self, lora_name, model_strength, clip_strength, enabled, category, lora_stack=None):
-        stack = list(normalise_stack(lora_stack))
+    @classmethod
+    def fingerprint_inputs(cls, lora_name="None", enabled=True, **_other_inputs):
+        return files_signature([lora_name]) if enabled and lora_name and lora_name != "None" else ""
+
+    @classmethod
+    def execute(cls, lora_name, model_strength, clip_strength, enabled, category, lora_stack=None) -> io.NodeOutput:
+        stack = list(_stack(cls.DISPLAY_NAME, lora_stack))
         if enabled and lora_name and lora_name != "None":
-            stack.append(LoraEntry(lora_name, model_strength, clip_strength, category))
-        return (stack,)
+            try:
+                stack.append(LoraEntry(lora_name, model_strength, clip_strength, category))
+            except ValueError as e:
+                raise node_error(cls.DISPLAY_NAME, "model_strength", str(e), "use finite strengths") from None
+        return io.NodeOutput(stack)
 
 
-class LoadoutLoraStackFromText:
-    NODE_ID = "LoadoutLoraStackFromText"
+class LoadoutLoraStackFromText(io.ComfyNode):
     DISPLAY_NAME = "LoRA stack from text (Loadout)"
-    CATEGORY = "Loadout/LoRA"
-    DESCRIPTION = ("Builds a LORA_STACK from text: one 'name', 'name:0.8' or 'name:0.8:0.5' per line; A1111 tags "
-                   "'<lora:name:0.8>' / '<lora:name:0.8:0.5>' inline in a prompt (the prompt comes out with the "
-                   "tags removed); or JSON {\"global_weight\": 1.1, \"models\": [{\"name\": ..., \"weight\": 0.8, "
-                   "\"clip_weight\": 0.7, \"category\": ..., \"enabled\": true}, \"name\"]}.")
-    FUNCTION = "build"
-    RETURN_TYPES = ("LORA_STACK", "STRING")
-    RETURN_NAMES = ("lora_stack", "prompt")
-    OUTPUT_TOOLTIPS = ("The incoming stack followed by the LoRAs in the text.",
-                       "The text with <lora:...> tags removed (empty for the line and JSON forms).")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "text": ("STRING", {"multiline": True, "default": "", "tooltip":
-                                    "LoRAs as lines (name[:model[:clip]]), as <lora:name:model[:clip]> tags in a "
-                                    "prompt, or as the JSON request form. Names are resolved when applied: "
-                                    "relative path, without extension, or a unique file name."}),
-            },
-            "optional": {"lora_stack": ("LORA_STACK", {"tooltip": STACK_TOOLTIP})},
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutLoraStackFromText",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/LoRA",
+            description=("Builds a LORA_STACK from text: one 'name', 'name:0.8' or 'name:0.8:0.5' per line; A1111 "
+                         "tags '<lora:name:0.8>' / '<lora:name:0.8:0.5>' inline in a prompt (the prompt comes out "
+                         "with the tags removed); or JSON {\"global_weight\": 1.1, \"models\": [{\"name\": ..., "
+                         "\"weight\": 0.8, \"clip_weight\": 0.7, \"category\": ..., \"enabled\": true}, \"name\"]}."),
+            inputs=[
+                io.String.Input("text", multiline=True, default="", tooltip=(
+                    "LoRAs as lines (name[:model[:clip]]), as <lora:name:model[:clip]> tags in a prompt, or as the "
+                    "JSON request form. Names are resolved when applied: relative path, without extension, or a "
+                    "unique file name.")),
+                LoraStack.Input("lora_stack", optional=True, tooltip=STACK_TOOLTIP),
+            ],
+            outputs=[
+                LoraStack.Output("lora_stack_out", display_name="lora_stack",
+                                 tooltip="The incoming stack followed by the LoRAs in the text."),
+                io.String.Output("prompt", display_name="prompt",
+                                 tooltip="The text with <lora:...> tags removed (empty for the line and JSON forms)."),
+            ],
+        )
 
     @classmethod
-    def IS_CHANGED(cls, text="", **_kwargs):
+    def validate_inputs(cls, text) -> bool | str:
+        """The text is parsed here, so a syntax error (with its line and column) stops the prompt before it runs;
+        strengths must be finite numbers, JSON values of the right types. A linked text is parsed when it runs."""
+        if text is None:
+            return True
+        try:
+            parse_stack_text(text)
+        except LoraSyntaxError as e:
+            return error_text(cls.DISPLAY_NAME, "text", str(e))
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, text="", **_other_inputs):
+        if not isinstance(text, str):
+            return float("nan")  # a linked text is not known yet: always run, so replaced files are seen
         try:
             entries, _ = parse_stack_text(text)
         except LoraSyntaxError:
             return text  # the run reports the error
         return files_signature([e.name for e in entries if e.model_strength or e.clip_strength])
 
-    def build(self, text, lora_stack=None):
+    @classmethod
+    def execute(cls, text, lora_stack=None) -> io.NodeOutput:
         try:
             entries, prompt = parse_stack_text(text)
         except LoraSyntaxError as e:
-            raise ValueError(f"[Loadout] {self.DISPLAY_NAME}: input 'text': {e}") from None
-        return (list(normalise_stack(lora_stack)) + entries, prompt)
+            raise node_error(cls.DISPLAY_NAME, "text", str(e)) from None
+        return io.NodeOutput(list(_stack(cls.DISPLAY_NAME, lora_stack)) + entries, prompt)
 
 
-class LoadoutApplyLoraStack:
-    NODE_ID = "LoadoutApplyLoraStack"
+class LoadoutApplyLoraStack(io.ComfyNode):
     DISPLAY_NAME = "Apply LoRA stack (Loadout)"
-    CATEGORY = "Loadout/LoRA"
-    DESCRIPTION = ("Applies every LoRA of a LORA_STACK in order to MODEL and (optionally) CLIP, through ComfyUI's "
-                   "own LoRA maths, and reports per LoRA the file, format, effective strengths, UNet/CLIP keys "
-                   "applied, unmatched keys, load time and cache hit. Files stay cached (LRU, 1 GiB by default) "
-                   "so changing strengths re-reads nothing. Entries with strength 0 are not read.")
-    FUNCTION = "apply"
-    RETURN_TYPES = ("MODEL", "CLIP", "STRING", "STRING")
-    RETURN_NAMES = ("model", "clip", "report", "trigger_words")
-    OUTPUT_TOOLTIPS = ("The model with the LoRAs patched in (the input model is not changed).",
-                       "The text encoder with the LoRAs patched in; empty when no CLIP was connected.",
-                       "What was applied, per LoRA.",
-                       "Trigger words from the applied LoRAs' metadata, comma-separated.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL", {"tooltip": "The diffusion model to patch."}),
-                "lora_stack": ("LORA_STACK", {"tooltip": "The LoRAs to apply, in order (ours, Comfyroll's or "
-                                                         "Efficiency's)."}),
-                "multiplier": ("FLOAT", dict(STRENGTH, tooltip="Global multiplier on every model and clip strength "
-                                                               "of the stack.")),
-                "on_missing": (list(ON_MISSING), {"tooltip": "A LoRA file that cannot be found: stop with an "
-                                                             "error, or skip it and say so in the report."}),
-            },
-            "optional": {"clip": ("CLIP", {"tooltip": "The text encoder to patch; leave empty for model-only "
-                                                      "LoRAs."})},
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutApplyLoraStack",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/LoRA",
+            description=("Applies every LoRA of a LORA_STACK in order to MODEL and (optionally) CLIP, through "
+                         "ComfyUI's own LoRA maths, and reports per LoRA the file, format, effective strengths, "
+                         "UNet/CLIP keys applied, unmatched keys, load time and cache hit. Files stay cached (LRU, "
+                         "1 GiB by default) so changing strengths re-reads nothing. Entries with strength 0 are not "
+                         "read."),
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model to patch."),
+                LoraStack.Input("lora_stack", tooltip="The LoRAs to apply, in order (ours, Comfyroll's or "
+                                                      "Efficiency's)."),
+                io.Float.Input("multiplier", **STRENGTH, tooltip="Global multiplier on every model and clip strength "
+                                                                 "of the stack."),
+                io.Combo.Input("on_missing", options=list(ON_MISSING), tooltip=(
+                    "A LoRA file that cannot be found: stop with an error, or skip it and say so in the report.")),
+                io.Clip.Input("clip", optional=True, tooltip="The text encoder to patch; leave empty for model-only "
+                                                             "LoRAs."),
+            ],
+            outputs=[
+                io.Model.Output("model_out", display_name="model",
+                                tooltip="The model with the LoRAs patched in (the input model is not changed)."),
+                io.Clip.Output("clip_out", display_name="clip", tooltip=(
+                    "The text encoder with the LoRAs patched in; empty when no CLIP was connected.")),
+                io.String.Output("report", display_name="report", tooltip="What was applied, per LoRA."),
+                io.String.Output("trigger_words", display_name="trigger_words",
+                                 tooltip="Trigger words from the applied LoRAs' metadata, comma-separated."),
+            ],
+        )
 
-    def apply(self, model, lora_stack, multiplier, on_missing, clip=None):
+    @classmethod
+    def validate_inputs(cls, on_missing) -> bool | str:
+        # Naming on_missing here turns off core's own membership check for it: this is that check.
+        if on_missing is None or on_missing in ON_MISSING:
+            return True
+        return error_text(cls.DISPLAY_NAME, "on_missing", f"{on_missing!r} is not an option",
+                          f"choose one of {list(ON_MISSING)}")
+
+    @classmethod
+    def execute(cls, model, lora_stack, multiplier, on_missing, clip=None) -> io.NodeOutput:
         new_model, new_clip, results = apply_lora_stack(model, clip, lora_stack, multiplier, on_missing,
-                                                        node=self.DISPLAY_NAME)
-        report = format_report(results, multiplier)
+                                                        node=cls.DISPLAY_NAME)
+        report = format_report(results, multiplier, cache_stats())
         logger.info("[Loadout] %s", report.replace("\n", " | "))
-        return {"ui": {"text": [report]}, "result": (new_model, new_clip, report, collect_trigger_words(results))}
+        return io.NodeOutput(new_model, new_clip, report, collect_trigger_words(results), ui=ui.PreviewText(report))
 
 
 NODES = [LoadoutLoraStack, LoadoutLoraStackFromText, LoadoutApplyLoraStack]

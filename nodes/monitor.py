@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..vram.memory.snapshot import MIB, MemorySnapshot, format_snapshot, take_snapshot
+from ..vram.memory.snapshot import MemorySnapshot, format_snapshot, take_snapshot
 from .api import io, ui
 
 logger = logging.getLogger(__name__)
@@ -18,21 +18,9 @@ _previous: dict[str, MemorySnapshot] = {}
 
 def comfy_loaded_models_lines() -> list[str]:
     """ComfyUI's own view: device, free memory as model management sees it, and each loaded model."""
-    import comfy.model_management as mm  # noqa: PLC0415 - already imported by ComfyUI; kept local for tests
+    from .comfy_compat.devices import loaded_models_lines  # noqa: PLC0415 - model-management internals: the seam
 
-    device = mm.get_torch_device()
-    lines = [f"ComfyUI device {device}: {mm.get_free_memory(device) / MIB:,.0f} MiB free"]
-    for loaded in list(mm.current_loaded_models):
-        patcher = loaded.model
-        if patcher is None:
-            continue
-        lines.append(
-            f"  loaded {type(patcher.model).__name__}: {loaded.model_loaded_memory() / MIB:,.0f} MiB on "
-            f"{loaded.device} of {loaded.model_memory() / MIB:,.0f} MiB"
-        )
-    if len(lines) == 1:
-        lines.append("  no models loaded")
-    return lines
+    return loaded_models_lines()
 
 
 def offload_lines() -> list[str]:

@@ -1,22 +1,25 @@
-"""VRAM nodes over ``vram/offloader.py``: offload a MODEL or a CLIP, and place CLIP/VAE on a device.
+"""VRAM nodes over ``vram/offload/``: offload a MODEL or a CLIP, and place CLIP/VAE on a device.
 
-The maths lives in ``vram/``; ``offload/binding.py`` ties it to ComfyUI's patcher. These classes only check
-inputs, build the config and report.
+The maths lives in ``vram/``; ``comfy_compat/offload.py`` ties it to ComfyUI's patcher and ``comfy_compat/devices.py``
+places clones on a device. These classes only check inputs, build the config and report. Strategy names, ranges
+and devices are combo/range widgets that ComfyUI itself checks before a run; what is left (a second offload of the
+same model, a budget the offloader cannot use, 'gpu' on a CPU-only ComfyUI) is checked when the node runs.
 """
 from __future__ import annotations
 
-import copy
 import logging
 
-import torch
-
+from ..core.common.errors import node_error
 from ..vram.offload.config import FP8_SCALES, STREAM_PRECISIONS, OffloadConfig, Strategy
+from .api import io, ui
 
-# The offloader itself (vram/offloader.py and its binding) is imported when a node runs: cheap pack import.
+# The offloader itself (vram/offload/offloader.py and its binding) is imported when a node runs: cheap pack import.
 
 logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
+CATEGORY = "Loadout/VRAM"
 STRATEGY_CHOICES = ("auto", "fp16_full", "fp8", "offload", "sequential")
+CONFIG_INPUTS = ("strategy", "budget_gb", "prefetch", "fp8_format", "fp8_scale", "stream_precision")
 
 
 def _mb(n: float) -> str:
@@ -25,12 +28,14 @@ def _mb(n: float) -> str:
 
 def _config(node: str, strategy: str, budget_gb: float, prefetch: int, **kw) -> tuple[OffloadConfig, bool]:
     if strategy not in STRATEGY_CHOICES:
-        raise ValueError(f"{node}: strategy {strategy!r} is not one of {list(STRATEGY_CHOICES)}")
+        raise node_error(node, "strategy", f"{strategy!r} is not one of {list(STRATEGY_CHOICES)}",
+                         "choose one of them")
     start, auto = (Strategy.FP16_FULL, True) if strategy == "auto" else (Strategy(strategy), False)
     try:
         return OffloadConfig(strategy=start, budget_gb=budget_gb or None, prefetch=prefetch, **kw), auto
-    except ValueError as e:
-        raise ValueError(f"{node}: {e}") from None
+    except ValueError as e:  # the message starts with the offending field's name
+        field = str(e).split(" ", 1)[0]
+        raise node_error(node, field if field in CONFIG_INPUTS else None, str(e)) from None
 
 
 def plan_report(binding, choice: str, budget_gb: float) -> str:
@@ -65,209 +70,230 @@ def plan_report(binding, choice: str, budget_gb: float) -> str:
     return "\n".join(lines)
 
 
-def _bind(node: str, input_name: str, patcher, root_attr: str, label: str, config, auto, ladder, unique_id):
-    """An OffloadBinding for the component under ``patcher.model`` (errors name the node and input)."""
-    from .comfy_compat.offload import OffloadBinding  # noqa: PLC0415
-
-    owner = patcher.model
-    try:
-        return OffloadBinding(owner, root_attr, config, patcher.load_device, patcher.offload_device, label=label,
-                              node_id=str(unique_id) if unique_id is not None else None, auto=auto, ladder=ladder)
-    except ValueError as e:
-        raise ValueError(f"{node}: input '{input_name}': {e}") from None
+def _node_id(cls) -> str | None:
+    unique_id = cls.hidden.unique_id if cls.hidden is not None else None
+    return str(unique_id) if unique_id is not None else None
 
 
-def _result(binding, output, strategy: str, budget_gb: float) -> dict:
+def _result(binding, output, strategy: str, budget_gb: float) -> io.NodeOutput:
     report = plan_report(binding, strategy, budget_gb)
     logger.info("[Loadout] %s", report.replace("\n", " | "))
-    return {"ui": {"text": [report]}, "result": (output, report)}
+    return io.NodeOutput(output, report, ui=ui.PreviewText(report))
 
 
-class LoadoutOffloadModel:
-    NODE_ID = "LoadoutOffloadModel"
+# --- inputs shared by both offload nodes ---------------------------------------------------------------------------
+
+def strategy_input():
+    return io.Combo.Input("strategy", options=list(STRATEGY_CHOICES), default="auto", tooltip=(
+        "auto: the first of fp16_full / fp8 whose estimate fits the free VRAM, else offload. fp16_full: everything "
+        "resident (exact). fp8: Linear/Conv weights as FP8 (about half the VRAM; small error). offload: the "
+        "budget's worth resident, the rest streamed (exact). sequential: the least VRAM, the slowest (exact)."))
+
+
+def budget_input():
+    return io.Float.Input("budget_gb", default=0.0, min=0.0, max=1024.0, step=0.25, tooltip=(
+        "VRAM in GB for this model under offload: resident layers, staging buffers, the largest transient weight "
+        "and the layers ComfyUI keeps. 0 = auto: the free VRAM less what this sampling step needs."))
+
+
+def prefetch_input():
+    return io.Int.Input("prefetch", default=2, min=0, max=16, tooltip=(
+        "Streamed layers copied ahead of the one running (0 = just in time). Each adds a staging buffer the size "
+        "of the largest streamed layer."))
+
+
+def fp8_format_input():
+    return io.Combo.Input("fp8_format", options=["e4m3fn", "e5m2"], default="e4m3fn", optional=True, tooltip=(
+        "FP8 format: e4m3fn (more precision, the usual choice) or e5m2 (more range)."))
+
+
+def fp8_scale_input():
+    return io.Combo.Input("fp8_scale", options=list(FP8_SCALES), default="channel", optional=True, tooltip=(
+        "FP8 absmax scale per output channel (smaller error) or one per weight tensor."))
+
+
+def ladder_input():
+    return io.Boolean.Input("ladder", default=True, optional=True, tooltip=(
+        "On out of memory, step down fp16_full → fp8 → nf4 → offload → sequential and retry the step. Off: the "
+        "error stops the run."))
+
+
+class LoadoutOffloadModel(io.ComfyNode):
     DISPLAY_NAME = "Offload model (Loadout)"
-    CATEGORY = "Loadout/VRAM"
-    DESCRIPTION = (
-        "Runs the diffusion model with its Linear/Conv weights placed by a strategy: fp16_full (all on the GPU), "
-        "fp8 (FP8 with absmax scales, dequantised per use), offload (what fits the budget stays, the rest streams "
-        "from a pinned CPU copy with prefetch on a side CUDA stream), sequential (each layer copied in just before "
-        "it runs). On out of memory it steps down that ladder and retries the step, and remembers what worked per "
-        "model and resolution. LoRA patches (before or after this node) still apply. The input MODEL is not "
-        "changed.")
-    FUNCTION = "offload"
-    RETURN_TYPES = ("MODEL", "STRING")
-    RETURN_NAMES = ("model", "report")
-    OUTPUT_TOOLTIPS = ("The same model, offloaded (a clone: the input is unchanged).",
-                       "What was wrapped, the device estimate per strategy and the ladder.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL", {"tooltip": "The diffusion model to offload."}),
-                "strategy": (list(STRATEGY_CHOICES), {
-                    "default": "auto",
-                    "tooltip": "auto: the first of fp16_full / fp8 whose estimate fits the free VRAM, else "
-                               "offload. fp16_full: everything resident (exact). fp8: Linear/Conv weights as FP8 "
-                               "(about half the VRAM; small error). offload: the budget's worth resident, the rest "
-                               "streamed (exact). sequential: the least VRAM, the slowest (exact)."}),
-                "budget_gb": ("FLOAT", {
-                    "default": 0.0, "min": 0.0, "max": 1024.0, "step": 0.25,
-                    "tooltip": "VRAM in GB for this model under offload: resident layers, staging buffers, the "
-                               "largest transient weight and the layers ComfyUI keeps. 0 = auto: the free VRAM less "
-                               "what this sampling step needs."}),
-                "prefetch": ("INT", {
-                    "default": 2, "min": 0, "max": 16,
-                    "tooltip": "Streamed layers copied ahead of the one running (0 = just in time). Each adds a "
-                               "staging buffer the size of the largest streamed layer."}),
-            },
-            "optional": {
-                "fp8_format": (["e4m3fn", "e5m2"], {
-                    "default": "e4m3fn", "tooltip": "FP8 format: e4m3fn (more precision, the usual choice) or e5m2 "
-                                                    "(more range)."}),
-                "fp8_scale": (list(FP8_SCALES), {
-                    "default": "channel", "tooltip": "FP8 absmax scale per output channel (smaller error) or one "
-                                                     "per weight tensor."}),
-                "stream_precision": (list(STREAM_PRECISIONS), {
-                    "default": "model", "tooltip": "Streamed weights travel in the model's dtype (exact) or as "
-                                                   "FP8 (half the bytes over PCIe, FP8 error)."}),
-                "ladder": ("BOOLEAN", {
-                    "default": True, "tooltip": "On out of memory, step down fp16_full → fp8 → nf4 → offload → "
-                                                "sequential and retry the step. Off: the error stops the run."}),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutOffloadModel",
+            display_name=cls.DISPLAY_NAME,
+            category=CATEGORY,
+            description=(
+                "Runs the diffusion model with its Linear/Conv weights placed by a strategy: fp16_full (all on the "
+                "GPU), fp8 (FP8 with absmax scales, dequantised per use), offload (what fits the budget stays, the "
+                "rest streams from a pinned CPU copy with prefetch on a side CUDA stream), sequential (each layer "
+                "copied in just before it runs). On out of memory it steps down that ladder and retries the step, "
+                "and remembers what worked per model and resolution. LoRA patches (before or after this node) "
+                "still apply. The input MODEL is not changed."),
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model to offload."),
+                strategy_input(),
+                budget_input(),
+                prefetch_input(),
+                fp8_format_input(),
+                fp8_scale_input(),
+                io.Combo.Input("stream_precision", options=list(STREAM_PRECISIONS), default="model", optional=True,
+                               tooltip="Streamed weights travel in the model's dtype (exact) or as FP8 (half the "
+                                       "bytes over PCIe, FP8 error)."),
+                ladder_input(),
+            ],
+            outputs=[
+                io.Model.Output("model_out", display_name="model",
+                                tooltip="The same model, offloaded (a clone: the input is unchanged)."),
+                io.String.Output("report", display_name="report",
+                                 tooltip="What was wrapped, the device estimate per strategy and the ladder."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
-    def offload(self, model, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
-                stream_precision="model", ladder=True, unique_id=None):
-        from .comfy_compat.offload import existing_binding  # noqa: PLC0415
+    @classmethod
+    def execute(cls, model, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
+                stream_precision="model", ladder=True) -> io.NodeOutput:
+        from .comfy_compat.offload import model_binding, offload_model  # noqa: PLC0415
 
-        node = "Offload model (Loadout)"
-        if existing_binding(model) is not None:
-            raise ValueError(f"{node}: input 'model' is already offloaded by another Offload model node; remove one "
-                             "of them (chain LoRA loaders before or after a single offload node)")
+        node = cls.DISPLAY_NAME
+        if model_binding(model) is not None:
+            raise node_error(node, "model", "is already offloaded by another Offload model node",
+                             "remove one of them (chain LoRA loaders before or after a single offload node)")
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale,
                                stream_precision=stream_precision)
-        clone = model.clone()
-        binding = _bind(node, "model", clone, "diffusion_model", f"{type(clone.model).__name__} diffusion model",
-                        config, auto, ladder, unique_id)
-        binding.install_model(clone)
-        if auto:
-            clone.size = binding.offloader.device_estimate(binding.offloader.auto_strategy())
+        try:
+            clone, binding = offload_model(model, config, auto=auto, ladder=ladder, node_id=_node_id(cls))
+        except ValueError as e:
+            raise node_error(node, "model", str(e)) from None
         return _result(binding, clone, strategy, budget_gb)
 
 
-class LoadoutOffloadCLIP:
-    NODE_ID = "LoadoutOffloadCLIP"
+class LoadoutOffloadCLIP(io.ComfyNode):
     DISPLAY_NAME = "Offload CLIP (Loadout)"
-    CATEGORY = "Loadout/VRAM"
-    DESCRIPTION = (
-        "Runs the text encoder(s) with their Linear layers placed by a strategy, like Offload model: a T5-XXL can "
-        "stream through a small VRAM budget instead of running on the CPU. LoRA clip strengths still apply. The "
-        "input CLIP is not changed.")
-    FUNCTION = "offload"
-    RETURN_TYPES = ("CLIP", "STRING")
-    RETURN_NAMES = ("clip", "report")
-    OUTPUT_TOOLTIPS = ("The same CLIP, offloaded (a clone).", "What was wrapped and the device estimates.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        spec = LoadoutOffloadModel.INPUT_TYPES()
-        required = {"clip": ("CLIP", {"tooltip": "The text encoder(s) to offload."})}
-        for key in ("strategy", "budget_gb", "prefetch"):
-            required[key] = spec["required"][key]
-        return {"required": required,
-                "optional": {k: spec["optional"][k] for k in ("fp8_format", "fp8_scale", "ladder")},
-                "hidden": {"unique_id": "UNIQUE_ID"}}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutOffloadCLIP",
+            display_name=cls.DISPLAY_NAME,
+            category=CATEGORY,
+            description=(
+                "Runs the text encoder(s) with their Linear layers placed by a strategy, like Offload model: a "
+                "T5-XXL can stream through a small VRAM budget instead of running on the CPU. LoRA clip strengths "
+                "still apply. The input CLIP is not changed."),
+            inputs=[
+                io.Clip.Input("clip", tooltip="The text encoder(s) to offload."),
+                strategy_input(),
+                budget_input(),
+                prefetch_input(),
+                fp8_format_input(),
+                fp8_scale_input(),
+                ladder_input(),
+            ],
+            outputs=[
+                io.Clip.Output("clip_out", display_name="clip", tooltip="The same CLIP, offloaded (a clone)."),
+                io.String.Output("report", display_name="report",
+                                 tooltip="What was wrapped and the device estimates."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
-    def offload(self, clip, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel", ladder=True,
-                unique_id=None):
-        from .comfy_compat.offload import existing_binding  # noqa: PLC0415
+    @classmethod
+    def execute(cls, clip, strategy, budget_gb, prefetch, fp8_format="e4m3fn", fp8_scale="channel",
+                ladder=True) -> io.NodeOutput:
+        from .comfy_compat.offload import clip_binding, offload_clip  # noqa: PLC0415
 
-        node = "Offload CLIP (Loadout)"
-        if existing_binding(clip.patcher) is not None:
-            raise ValueError(f"{node}: input 'clip' is already offloaded; remove one of the offload nodes")
+        node = cls.DISPLAY_NAME
+        if clip_binding(clip) is not None:
+            raise node_error(node, "clip", "is already offloaded", "remove one of the offload nodes")
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale)
-        clone = clip.clone()
-        binding = _bind(node, "clip", clone.patcher, "", f"{type(clone.patcher.model).__name__} text encoder", config,
-                        auto, ladder, unique_id)
-        binding.install_clip(clone.patcher)
+        try:
+            clone, binding = offload_clip(clip, config, auto=auto, ladder=ladder, node_id=_node_id(cls))
+        except ValueError as e:
+            raise node_error(node, "clip", str(e)) from None
         return _result(binding, clone, strategy, budget_gb)
 
 
 DEVICE_CHOICES = ("default", "cpu", "gpu")
+DEVICE_TIP = "default: where ComfyUI would put it. cpu: load and run there (slower, frees VRAM). gpu: the GPU."
 
 
 def _device(choice: str, node: str, name: str):
     import comfy.model_management as mm  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
     if choice not in DEVICE_CHOICES:
-        raise ValueError(f"{node}: {name} must be one of {list(DEVICE_CHOICES)}, got {choice!r}")
+        raise node_error(node, name, f"must be one of {list(DEVICE_CHOICES)}, got {choice!r}", "choose one of them")
     if choice == "cpu":
         return torch.device("cpu")
     if choice == "gpu":
         device = mm.get_torch_device()
         if device.type == "cpu":
-            raise ValueError(f"{node}: {name} is 'gpu' but ComfyUI runs on the CPU here (started with --cpu or no "
-                             "GPU found); choose default or cpu")
+            raise node_error(node, name, "is 'gpu' but ComfyUI runs on the CPU here (started with --cpu or no GPU "
+                             "found)", "choose default or cpu")
         return device
     return None
 
 
-class LoadoutDevicePlacement:
-    NODE_ID = "LoadoutDevicePlacement"
+class LoadoutDevicePlacement(io.ComfyNode):
     DISPLAY_NAME = "Device placement (Loadout)"
-    CATEGORY = "Loadout/VRAM"
-    DESCRIPTION = (
-        "Chooses where the text encoder and the VAE load and run (the original design's device_map), through the "
-        "load device of ComfyUI's own patchers: e.g. CLIP on the CPU to keep the GPU for the diffusion model. "
-        "ControlNets always run on the diffusion model's device in ComfyUI; offload the model to make room. "
-        "Inputs are not changed (clones).")
-    FUNCTION = "place"
-    RETURN_TYPES = ("CLIP", "VAE", "STRING")
-    RETURN_NAMES = ("clip", "vae", "report")
-    OUTPUT_TOOLTIPS = ("The CLIP on its chosen device (None when no CLIP was connected).",
-                       "The VAE on its chosen device (None when no VAE was connected).", "What went where.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        tip = "default: where ComfyUI would put it. cpu: load and run there (slower, frees VRAM). gpu: the GPU."
-        return {
-            "required": {
-                "clip_device": (list(DEVICE_CHOICES), {"default": "cpu", "tooltip": "Text encoder device. " + tip}),
-                "vae_device": (list(DEVICE_CHOICES), {"default": "default", "tooltip": "VAE device. " + tip}),
-            },
-            "optional": {
-                "clip": ("CLIP", {"tooltip": "Text encoder(s) to place (optional)."}),
-                "vae": ("VAE", {"tooltip": "VAE to place (optional)."}),
-            },
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutDevicePlacement",
+            display_name=cls.DISPLAY_NAME,
+            category=CATEGORY,
+            description=(
+                "Chooses where the text encoder and the VAE load and run (the original design's device_map), "
+                "through the load device of ComfyUI's own patchers: e.g. CLIP on the CPU to keep the GPU for the "
+                "diffusion model. ControlNets always run on the diffusion model's device in ComfyUI; offload the "
+                "model to make room. Inputs are not changed (clones)."),
+            inputs=[
+                io.Combo.Input("clip_device", options=list(DEVICE_CHOICES), default="cpu",
+                               tooltip="Text encoder device. " + DEVICE_TIP),
+                io.Combo.Input("vae_device", options=list(DEVICE_CHOICES), default="default",
+                               tooltip="VAE device. " + DEVICE_TIP),
+                io.Clip.Input("clip", optional=True, tooltip="Text encoder(s) to place (optional)."),
+                io.Vae.Input("vae", optional=True, tooltip="VAE to place (optional)."),
+            ],
+            outputs=[
+                io.Clip.Output("clip_out", display_name="clip",
+                               tooltip="The CLIP on its chosen device (None when no CLIP was connected)."),
+                io.Vae.Output("vae_out", display_name="vae",
+                              tooltip="The VAE on its chosen device (None when no VAE was connected)."),
+                io.String.Output("report", display_name="report", tooltip="What went where."),
+            ],
+        )
 
-    def place(self, clip_device, vae_device, clip=None, vae=None):
-        node = "Device placement (Loadout)"
+    @classmethod
+    def execute(cls, clip_device, vae_device, clip=None, vae=None) -> io.NodeOutput:
+        from .comfy_compat.devices import place_clip, place_vae  # noqa: PLC0415
+        from .comfy_compat.vae import parts  # noqa: PLC0415
+
+        node = cls.DISPLAY_NAME
         lines = []
         out_clip = out_vae = None
         if clip is not None:
-            out_clip = clip.clone()
-            device = _device(clip_device, node, "clip_device")
-            if device is not None:
-                out_clip.patcher.load_device = device
-            lines.append(f"CLIP {type(clip.cond_stage_model).__name__}: loads on {out_clip.patcher.load_device} "
-                         f"(was {clip.patcher.load_device}), offload device {out_clip.patcher.offload_device}")
+            placed = place_clip(clip, _device(clip_device, node, "clip_device"))
+            out_clip = placed.obj
+            lines.append(f"CLIP {placed.kind}: loads on {placed.after} (was {placed.before}), offload device "
+                         f"{placed.offload}")
         if vae is not None:
-            out_vae = copy.copy(vae)
-            out_vae.patcher = vae.patcher.clone()
-            device = _device(vae_device, node, "vae_device")
-            if device is not None:
-                out_vae.patcher.load_device = device
-                out_vae.device = device
-            lines.append(f"VAE {type(vae.first_stage_model).__name__}: runs on {out_vae.device} (was {vae.device}), "
-                         f"dtype {out_vae.vae_dtype}")
+            placed = place_vae(vae, _device(vae_device, node, "vae_device"))
+            out_vae = placed.obj
+            lines.append(f"VAE {placed.kind}: runs on {placed.after} (was {placed.before}), "
+                         f"dtype {parts(out_vae).dtype}")
         if not lines:
             lines.append("nothing connected: connect a CLIP and/or a VAE")
         report = "\n".join(lines)
         logger.info("[Loadout] device placement: %s", report.replace("\n", " | "))
-        return {"ui": {"text": [report]}, "result": (out_clip, out_vae, report)}
+        return io.NodeOutput(out_clip, out_vae, report, ui=ui.PreviewText(report))
 
 
 NODES = [LoadoutOffloadModel, LoadoutOffloadCLIP, LoadoutDevicePlacement]

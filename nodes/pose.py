@@ -1,39 +1,59 @@
 """Pose node: MediaPipe landmarks (the models mediapipe ships) as an OpenPose image and OpenPose JSON.
-Disabled with a logged reason when mediapipe is not installed (the [pose] extra)."""
+Disabled with a logged reason when mediapipe is not installed (the [pose] extra; ``registry.py`` checks it)."""
 from __future__ import annotations
 
 import json
 
-from .preprocess_common import common_inputs, fail, run_batch
+from .api import io
+from .preprocessors import (
+    CATEGORY,
+    check_common,
+    common_inputs,
+    first_error,
+    hint_output,
+    load_failure,
+    run_batch,
+)
+
+POSE = "Pose (MediaPipe → OpenPose) (Loadout)"
 
 
-class LoadoutPosePreprocessor:
-    NODE_ID = "LoadoutPosePreprocessor"
-    DISPLAY_NAME = "Pose (MediaPipe → OpenPose) (Loadout)"
-    CATEGORY = "Loadout/ControlNet preprocessors"
-    DESCRIPTION = ("Body (18 OpenPose points), optional hands and face from MediaPipe's shipped models, drawn in the "
-                   "standard OpenPose style for OpenPose ControlNets, plus the keypoints as OpenPose JSON (a list, "
-                   "one document per image, in pixels of the output image). MediaPipe finds one person.")
-    FUNCTION = "process"
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("image", "keypoints")
-    OUTPUT_TOOLTIPS = ("The pose image.", "OpenPose JSON (list, one per image): feed 'Render OpenPose JSON' or a "
-                                          "pose editor.")
+class LoadoutPosePreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutPosePreprocessor",
+            display_name=POSE,
+            category=CATEGORY,
+            description=("Body (18 OpenPose points), optional hands and face from MediaPipe's shipped models, drawn "
+                         "in the standard OpenPose style for OpenPose ControlNets, plus the keypoints as OpenPose "
+                         "JSON (a list, one document per image, in pixels of the output image). MediaPipe finds one "
+                         "person."),
+            inputs=[
+                *common_inputs(),
+                io.Boolean.Input("body", default=True, tooltip="Detect and draw the body."),
+                io.Boolean.Input("hands", default=False, tooltip="Detect and draw hands (slower)."),
+                io.Boolean.Input("face", default=False, tooltip="Detect and draw 70 face points."),
+                io.Float.Input("min_visibility", default=0.5, min=0.0, max=1.0, step=0.05,
+                               tooltip="Body points less visible than this are left out (e.g. limbs outside the "
+                                       "frame)."),
+            ],
+            outputs=[
+                hint_output("The pose image."),
+                io.String.Output("keypoints", display_name="keypoints",
+                                 tooltip="OpenPose JSON (list, one per image): feed 'Render OpenPose JSON' or a pose "
+                                         "editor."),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(),
-                             "body": ("BOOLEAN", {"default": True, "tooltip": "Detect and draw the body."}),
-                             "hands": ("BOOLEAN", {"default": False, "tooltip": "Detect and draw hands (slower)."}),
-                             "face": ("BOOLEAN", {"default": False, "tooltip": "Detect and draw 70 face points."}),
-                             "min_visibility": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
-                                                          "tooltip": "Body points less visible than this are left "
-                                                                     "out (e.g. limbs outside the frame)."})}}
+    def validate_inputs(cls, resolution=None, output_size=None):
+        return first_error(check_common(POSE, resolution, output_size))
 
-    def process(self, image, resolution, output_size, body, hands, face, min_visibility):
+    @classmethod
+    def execute(cls, image, resolution, output_size, body, hands, face, min_visibility) -> io.NodeOutput:
         from ..preprocessors import openpose_format, openpose_render, pose_mediapipe
 
-        node = self.DISPLAY_NAME
         docs = []
 
         def detect(im):
@@ -48,12 +68,10 @@ class LoadoutPosePreprocessor:
                                           draw_face=face)
 
         try:
-            images = run_batch(node, image, resolution, output_size, detect, per_image=draw)
+            images = run_batch(POSE, image, resolution, output_size, detect, per_image=draw)
         except ImportError as e:
-            fail(node, "mediapipe", e)
-        except ValueError as e:
-            fail(node, "input 'image'", e)
-        return (images, json.dumps(docs))
+            raise load_failure(POSE, None, e) from e
+        return io.NodeOutput(images, json.dumps(docs))
 
 
 NODES = [LoadoutPosePreprocessor]

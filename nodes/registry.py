@@ -30,7 +30,6 @@ NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("offload"),
     NodeModule("lora"),
     NodeModule("vae"),
-    NodeModule("vae_select"),
     NodeModule("schedules"),
     NodeModule("controlnet"),
     NodeModule("preprocessors"),
@@ -86,6 +85,9 @@ def load_nodes(
 def comfy_entrypoint(package: str):
     """The pack's ``ComfyExtension``: ComfyUI awaits ``get_node_list`` once, at start-up."""
     from .api import ComfyExtension  # noqa: PLC0415 - ComfyUI's module; only needed when ComfyUI loads the pack
+    import folder_paths  # noqa: PLC0415
+    from ..core.common import config  # noqa: PLC0415
+    config.set_user_directory(folder_paths.get_user_directory)  # loadout.json lives in ComfyUI's user directory
 
     class LoadoutExtension(ComfyExtension):
         disabled: dict[str, str] = {}

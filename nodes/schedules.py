@@ -2,86 +2,81 @@
 
 ComfyUI's sampler and scheduler lists are read live (``comfy.samplers.KSampler.SAMPLERS/SCHEDULERS``) and never
 extended; our extra schedules exist only inside these nodes, so other packs' links are never broken.
-The schedule maths is in ``nodes/schedules/`` (no ComfyUI import).
+The schedule maths is in ``core/schedules/`` (no ComfyUI import); what is read from the model's sampling object,
+and the KSampler-typed outputs, go through the seam (``nodes/comfy_compat/schedules.py``).
 """
 from __future__ import annotations
 
 import json
 import logging
 
-import comfy.model_sampling
 import comfy.samplers
 import numpy as np
 import torch
 
-from .comfy_compat.model_family import model_family
+from ..core.common.errors import error_text, node_error
+from ..core.schedules.auto import DISTILLED
+from .api import io, ui
+from .comfy_compat.schedules import ksampler_list_output, sampling_class_name, sampling_info
 
-# The schedule maths (nodes/schedules/) is imported when a node runs or lists its options, not at start-up,
-# to keep the pack's import time low.
-DISTILLED = ("none", "lcm", "turbo", "lightning", "hyper")  # auto.DISTILLED; a unit test keeps them equal
+# The schedule maths (core/schedules/ catalog, presets, formulas) is imported when a node runs or lists its
+# options, not at start-up, to keep the pack's import time low (auto.py, for DISTILLED, imports nothing).
 
 logger = logging.getLogger(__name__)
 MAX_STEPS = 10000
-PARAM_INPUTS = {
-    "rho": ("FLOAT", {"default": 7.0, "min": 0.01, "max": 100.0, "step": 0.01,
-                      "tooltip": "karras_custom / polyexponential: the rho exponent (7 = Karras et al.)."}),
-    "sigma_min": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 5000.0, "step": 0.001, "round": False,
-                            "tooltip": "*_custom, polyexponential, laplace, kl_optimal_range: lowest sigma; 0 = the model's."}),
-    "sigma_max": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 5000.0, "step": 0.01, "round": False,
-                            "tooltip": "*_custom, polyexponential, laplace, kl_optimal_range: highest sigma; 0 = the model's."}),
-    "alpha": ("FLOAT", {"default": 0.6, "min": 0.01, "max": 50.0, "step": 0.01,
-                        "tooltip": "beta_custom: the beta distribution's alpha."}),
-    "beta": ("FLOAT", {"default": 0.6, "min": 0.01, "max": 50.0, "step": 0.01,
-                       "tooltip": "beta_custom: the beta distribution's beta."}),
-    "mu": ("FLOAT", {"default": 0.0, "min": -10.0, "max": 10.0, "step": 0.1,
-                     "tooltip": "laplace: log sigma around which steps concentrate."}),
-    "laplace_beta": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 10.0, "step": 0.01,
-                               "tooltip": "laplace: spread of the steps around mu."}),
-    "vp_beta_d": ("FLOAT", {"default": 19.9, "min": 0.0, "max": 5000.0, "step": 0.01,
-                            "tooltip": "vp: beta_d of the variance-preserving SDE."}),
-    "vp_beta_min": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 5000.0, "step": 0.01,
-                              "tooltip": "vp: beta_min of the variance-preserving SDE."}),
-    "vp_eps_s": ("FLOAT", {"default": 0.001, "min": 0.0001, "max": 0.9999, "step": 0.0001, "round": False,
-                           "tooltip": "vp: the smallest time (sets the lowest sigma)."}),
-    "gits_coeff": ("FLOAT", {"default": 1.2, "min": 0.8, "max": 1.5, "step": 0.05,
-                             "tooltip": "gits: the coefficient of the searched schedule (0.80–1.50)."}),
-}
-DISTILLED_INPUT = (["auto", *DISTILLED], {
-    "tooltip": "What the model was distilled for: auto (LCM is detected from the model; Turbo/Lightning/Hyper "
-               "checkpoints look like normal ones, so name them here), none, lcm, turbo, lightning, hyper."})
+DISTILLED_OPTIONS = ["auto", *DISTILLED]
+DISTILLED_TOOLTIP = ("What the model was distilled for: auto (LCM is detected from the model; Turbo/Lightning/Hyper "
+                     "checkpoints look like normal ones, so name them here), none, lcm, turbo, lightning, hyper.")
 
 
-def _prediction(model) -> str:
-    mt = getattr(getattr(model, "model", None), "model_type", None)
-    name = getattr(mt, "name", str(mt)).upper()
-    if "FLOW" in name:
-        return "flow"
-    if "EDM" in name:
-        return "edm"
-    if name.startswith("V_PREDICTION"):
-        return "v"
-    if name == "EPS":
-        return "eps"
-    return "other"
+def _param_inputs() -> list:
+    """The optional schedule parameters of LoadoutScheduler, in their shipped order."""
+    def p(name, tooltip, **spec):
+        return io.Float.Input(name, optional=True, tooltip=tooltip, **spec)
+
+    return [
+        p("rho", "karras_custom / polyexponential: the rho exponent (7 = Karras et al.).",
+          default=7.0, min=0.01, max=100.0, step=0.01),
+        p("sigma_min", "*_custom, polyexponential, laplace, kl_optimal_range: lowest sigma; 0 = the model's.",
+          default=0.0, min=0.0, max=5000.0, step=0.001, round=False),
+        p("sigma_max", "*_custom, polyexponential, laplace, kl_optimal_range: highest sigma; 0 = the model's.",
+          default=0.0, min=0.0, max=5000.0, step=0.01, round=False),
+        p("alpha", "beta_custom: the beta distribution's alpha.", default=0.6, min=0.01, max=50.0, step=0.01),
+        p("beta", "beta_custom: the beta distribution's beta.", default=0.6, min=0.01, max=50.0, step=0.01),
+        p("mu", "laplace: log sigma around which steps concentrate.", default=0.0, min=-10.0, max=10.0, step=0.1),
+        p("laplace_beta", "laplace: spread of the steps around mu.", default=0.5, min=0.01, max=10.0, step=0.01),
+        p("vp_beta_d", "vp: beta_d of the variance-preserving SDE.", default=19.9, min=0.0, max=5000.0, step=0.01),
+        p("vp_beta_min", "vp: beta_min of the variance-preserving SDE.",
+          default=0.1, min=0.0, max=5000.0, step=0.01),
+        p("vp_eps_s", "vp: the smallest time (sets the lowest sigma).",
+          default=0.001, min=0.0001, max=0.9999, step=0.0001, round=False),
+        p("gits_coeff", "gits: the coefficient of the searched schedule (0.80–1.50).",
+          default=1.2, min=0.8, max=1.5, step=0.05),
+    ]
 
 
-def sampling_info(model):
-    """What the schedules need (a catalog.SamplingInfo), read from the model's live model_sampling object."""
-    from ..core.schedules import catalog
+def _distilled_input(optional: bool) -> io.Combo.Input:
+    return io.Combo.Input("distilled", options=DISTILLED_OPTIONS, optional=optional, tooltip=DISTILLED_TOOLTIP)
 
-    ms = model.get_model_object("model_sampling")
-    discrete = isinstance(ms, comfy.model_sampling.ModelSamplingDiscrete)
-    try:
-        from comfy_extras.nodes_gits import NOISE_LEVELS as gits_table  # noqa: PLC0415
-    except ImportError:
-        gits_table = None
-    return catalog.SamplingInfo(
-        family=model_family(model), prediction=_prediction(model),
-        sigma_min=float(ms.sigma_min), sigma_max=float(ms.sigma_max),
-        table=ms.sigmas.detach().cpu().double().numpy() if discrete else None,
-        core=lambda name, n: comfy.samplers.calculate_sigmas(ms, name, n).cpu().float(),
-        core_names=tuple(comfy.samplers.KSampler.SCHEDULERS), gits_table=gits_table,
-        sigma_at=ms.sigma if discrete else None)
+
+def _check_distilled(node: str, distilled) -> bool | str:
+    # Naming distilled in validate_inputs turns off core's own membership check for it: this is that check.
+    if distilled is None or distilled in DISTILLED_OPTIONS:
+        return True
+    return error_text(node, "distilled", f"{distilled!r} is not an option", f"choose one of {DISTILLED_OPTIONS}")
+
+
+def _pair_outputs(last_id: str, last_tooltip: str, scheduler_tooltip: str) -> list:
+    """SAMPLER, SIGMAS, the KSampler pair typed by core's live lists (so they link to KSampler's combo inputs),
+    and the text output."""
+    return [
+        io.Sampler.Output("sampler", display_name="sampler", tooltip="For SamplerCustom."),
+        io.Sigmas.Output("sigmas", display_name="sigmas", tooltip="For SamplerCustom."),
+        ksampler_list_output("sampler_name", comfy.samplers.KSampler.SAMPLERS, "sampler_name",
+                             "For KSampler's sampler_name."),
+        ksampler_list_output("scheduler", comfy.samplers.KSampler.SCHEDULERS, "scheduler", scheduler_tooltip),
+        io.String.Output(last_id, display_name=last_id, tooltip=last_tooltip),
+    ]
 
 
 def _sigmas_text(sigmas: torch.Tensor) -> str:
@@ -91,13 +86,8 @@ def _sigmas_text(sigmas: torch.Tensor) -> str:
 def _profile(model, info, hint, steps):
     from ..core.schedules import auto
 
-    ms = model.get_model_object("model_sampling")
-    distilled, how = auto.detect_distilled(hint, type(ms).__name__, steps)
+    distilled, how = auto.detect_distilled(hint, sampling_class_name(model), steps)
     return auto.ModelProfile(info.family, info.prediction, distilled, how)
-
-
-def _fail(node: str, what: str, e: Exception):
-    raise ValueError(f"[Loadout] {node}: {what}: {e}") from e
 
 
 def _schedule_names() -> list[str]:
@@ -106,49 +96,59 @@ def _schedule_names() -> list[str]:
     return catalog.names(comfy.samplers.KSampler.SCHEDULERS)
 
 
-class LoadoutScheduler:
-    NODE_ID = "LoadoutScheduler"
+class LoadoutScheduler(io.ComfyNode):
     DISPLAY_NAME = "Scheduler (Loadout)"
-    CATEGORY = "Loadout/Sampling"
-    DESCRIPTION = ("SIGMAS for SamplerCustom / SamplerCustomAdvanced from a named schedule: ComfyUI's own schedulers "
-                   "(read live), Karras/exponential/polyexponential/Laplace/VP with parameters, Align Your Steps, "
-                   "GITS, beta variants, diffusers' timestep spacings (leading/trailing/linspace) and sigma "
-                   "conversions, DDIM/LCM/Turbo timesteps, or auto (by the model's family and type). denoise < 1 "
-                   "takes the tail of a longer schedule, as core's BasicScheduler does.")
-    FUNCTION = "schedule"
-    RETURN_TYPES = ("SIGMAS", "STRING")
-    RETURN_NAMES = ("sigmas", "report")
-    OUTPUT_TOOLTIPS = ("The noise levels, high to low.", "The schedule chosen, its sigmas and any warnings.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL", {"tooltip": "The model the schedule is for (its sigma range and timesteps)."}),
-                "schedule": (_schedule_names(), {
-                    "default": "karras",
-                    "tooltip": "The schedule. auto: chosen for the model and step count (see the report). Names "
-                               "without a prefix beyond core's are Loadout's; diffusers_* reproduce diffusers' "
-                               "schedulers exactly."}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": MAX_STEPS,
-                                  "tooltip": "Sampling steps (the SIGMAS have steps + 1 values)."}),
-                "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
-                                      "tooltip": "Below 1: img2img strength (the tail of a longer schedule)."}),
-            },
-            "optional": {**PARAM_INPUTS, "distilled": DISTILLED_INPUT},
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutScheduler",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/Sampling",
+            description=("SIGMAS for SamplerCustom / SamplerCustomAdvanced from a named schedule: ComfyUI's own "
+                         "schedulers (read live), Karras/exponential/polyexponential/Laplace/VP with parameters, "
+                         "Align Your Steps, GITS, beta variants, diffusers' timestep spacings (leading/trailing/"
+                         "linspace) and sigma conversions, DDIM/LCM/Turbo timesteps, or auto (by the model's family "
+                         "and type). denoise < 1 takes the tail of a longer schedule, as core's BasicScheduler does."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model the schedule is for (its sigma range and timesteps)."),
+                io.Combo.Input("schedule", options=_schedule_names(), default="karras", tooltip=(
+                    "The schedule. auto: chosen for the model and step count (see the report). Names without a "
+                    "prefix beyond core's are Loadout's; diffusers_* reproduce diffusers' schedulers exactly.")),
+                io.Int.Input("steps", default=20, min=1, max=MAX_STEPS,
+                             tooltip="Sampling steps (the SIGMAS have steps + 1 values)."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Below 1: img2img strength (the tail of a longer schedule)."),
+                *_param_inputs(),
+                _distilled_input(optional=True),
+            ],
+            outputs=[
+                io.Sigmas.Output("sigmas", display_name="sigmas", tooltip="The noise levels, high to low."),
+                io.String.Output("report", display_name="report",
+                                 tooltip="The schedule chosen, its sigmas and any warnings."),
+            ],
+        )
 
-    def schedule(self, model, schedule, steps, denoise, distilled="auto", **params):
+    @classmethod
+    def validate_inputs(cls, schedule, distilled="auto") -> bool | str:
+        # Naming schedule here turns off core's own membership check for it: this is that check.
+        if schedule is not None and schedule not in (names := _schedule_names()):
+            return error_text(cls.DISPLAY_NAME, "schedule", f"'{schedule}' is not a schedule",
+                              "choose one of: " + ", ".join(names))
+        return _check_distilled(cls.DISPLAY_NAME, distilled)
+
+    @classmethod
+    def execute(cls, model, schedule, steps, denoise, distilled="auto", **params) -> io.NodeOutput:
         from ..core.schedules import auto, catalog
 
-        node = self.DISPLAY_NAME
+        node = cls.DISPLAY_NAME
         info = sampling_info(model)
         lines = []
         if schedule == catalog.AUTO:
             try:
                 rec = auto.recommend(_profile(model, info, distilled, steps), steps)
             except ValueError as e:
-                _fail(node, "input 'distilled'", e)
+                raise node_error(node, "distilled", str(e)) from e
             schedule = rec.schedule
             lines.append(f"auto → {schedule} ({rec.rationale})")
             warnings = rec.warnings
@@ -157,16 +157,16 @@ class LoadoutScheduler:
         try:
             sigmas = catalog.compute(schedule, info, steps, denoise, catalog.ScheduleParams(**params))
         except ValueError as e:
-            _fail(node, f"input 'schedule' = {schedule}", e)
+            raise node_error(node, "schedule", f"{schedule}: {e}") from e
         if not torch.isfinite(sigmas).all():
-            _fail(node, f"schedule {schedule}", ValueError("produced non-finite sigmas; check its parameters"))
+            raise node_error(node, "schedule", f"{schedule} produced non-finite sigmas", "check its parameters")
         lines.append(f"{schedule}: {catalog.describe(schedule)}; {len(sigmas) - 1} steps, denoise {denoise}")
         lines += [f"warning: {w}" for w in warnings]
         for w in warnings:
             logger.warning("[Loadout] %s: %s", node, w)
         lines.append("sigmas: " + _sigmas_text(sigmas))
         report = "\n".join(lines)
-        return {"ui": {"text": [report]}, "result": (sigmas, report)}
+        return io.NodeOutput(sigmas, report, ui=ui.PreviewText(report))
 
 
 def _pair_fidelity(info, pair, steps, denoise, sigmas) -> str:
@@ -183,46 +183,58 @@ def _pair_fidelity(info, pair, steps, denoise, sigmas) -> str:
     return f"KSampler pair {pair} reproduces these sigmas to a max relative difference of {rel:.2e}"
 
 
-class LoadoutSamplerPreset:
-    NODE_ID = "LoadoutSamplerPreset"
+class LoadoutSamplerPreset(io.ComfyNode):
     DISPLAY_NAME = "Sampler preset (Loadout)"
-    CATEGORY = "Loadout/Sampling"
-    DESCRIPTION = ("An A1111 or diffusers sampler name → SAMPLER + SIGMAS for SamplerCustom, and the closest "
-                   "(sampler_name, scheduler) pair for core KSampler. Examples: 'DPM++ 2M Karras', 'Euler a', "
-                   "'DPM++ SDE Karras', 'UniPC', 'DDIM', 'LCM', 'DPMSolverMultistepScheduler(use_karras_sigmas=True)', "
-                   "'EulerDiscreteScheduler(timestep_spacing=\"trailing\")'. The report says whether the KSampler "
-                   "pair reproduces the sigmas exactly.")
-    FUNCTION = "preset"
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The model the sigmas are for."}),
-            "preset": ("STRING", {"default": "DPM++ 2M Karras", "multiline": False,
-                                  "tooltip": "A1111 name ('DPM++ 2M Karras'), ComfyUI pair ('dpmpp_2m karras') or "
-                                             "diffusers class with keyword arguments."}),
-            "steps": ("INT", {"default": 20, "min": 1, "max": MAX_STEPS, "tooltip": "Sampling steps."}),
-            "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
-                                  "tooltip": "Below 1: img2img strength."}),
-        }}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutSamplerPreset",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/Sampling",
+            description=("An A1111 or diffusers sampler name → SAMPLER + SIGMAS for SamplerCustom, and the closest "
+                         "(sampler_name, scheduler) pair for core KSampler. Examples: 'DPM++ 2M Karras', 'Euler a', "
+                         "'DPM++ SDE Karras', 'UniPC', 'DDIM', 'LCM', "
+                         "'DPMSolverMultistepScheduler(use_karras_sigmas=True)', "
+                         "'EulerDiscreteScheduler(timestep_spacing=\"trailing\")'. The report says whether the "
+                         "KSampler pair reproduces the sigmas exactly."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model the sigmas are for."),
+                io.String.Input("preset", default="DPM++ 2M Karras", multiline=False, tooltip=(
+                    "A1111 name ('DPM++ 2M Karras'), ComfyUI pair ('dpmpp_2m karras') or diffusers class with "
+                    "keyword arguments.")),
+                io.Int.Input("steps", default=20, min=1, max=MAX_STEPS, tooltip="Sampling steps."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Below 1: img2img strength."),
+            ],
+            outputs=_pair_outputs("report", "What the name resolved to.",
+                                  "For KSampler's scheduler (see the report for how exact it is)."),
+        )
 
-    # The live lists themselves (not copies) type the pair outputs, so they link to KSampler's combo inputs.
-    RETURN_TYPES = ("SAMPLER", "SIGMAS", comfy.samplers.KSampler.SAMPLERS, comfy.samplers.KSampler.SCHEDULERS,
-                    "STRING")
-    RETURN_NAMES = ("sampler", "sigmas", "sampler_name", "scheduler", "report")
-    OUTPUT_TOOLTIPS = ("For SamplerCustom.", "For SamplerCustom.", "For KSampler's sampler_name.",
-                       "For KSampler's scheduler (see the report for how exact it is).", "What the name resolved to.")
+    @classmethod
+    def validate_inputs(cls, preset) -> bool | str:
+        """The name is resolved here (no model needed), so an unknown one stops the prompt before it runs."""
+        from ..core.schedules import presets
 
-    def preset(self, model, preset, steps, denoise):
+        if preset is None:
+            return True
+        try:
+            presets.parse(preset, comfy.samplers.KSampler.SAMPLERS, comfy.samplers.KSampler.SCHEDULERS)
+        except ValueError as e:
+            return error_text(cls.DISPLAY_NAME, "preset", str(e))
+        return True
+
+    @classmethod
+    def execute(cls, model, preset, steps, denoise) -> io.NodeOutput:
         from ..core.schedules import auto, presets
 
-        node = self.DISPLAY_NAME
+        node = cls.DISPLAY_NAME
         info = sampling_info(model)
         try:
             p = presets.parse(preset, comfy.samplers.KSampler.SAMPLERS, comfy.samplers.KSampler.SCHEDULERS)
             sigmas = presets.sigmas(p, info, steps, denoise)
         except ValueError as e:
-            _fail(node, f"input 'preset' = {preset!r}", e)
+            raise node_error(node, "preset", f"{preset!r}: {e}") from e
         pair = presets.ksampler_pair(p, comfy.samplers.KSampler.SCHEDULERS)
         lines = [f"{preset!r} → sampler {p.sampler}, schedule "
                  f"{p.schedule or 'diffusers ' + json.dumps(p.diffusers)}"]
@@ -238,43 +250,48 @@ class LoadoutSamplerPreset:
         lines.append("sigmas: " + _sigmas_text(sigmas))
         report = "\n".join(lines)
         sampler = comfy.samplers.sampler_object(p.sampler)
-        return {"ui": {"text": [report]}, "result": (sampler, sigmas, pair[0], pair[1], report)}
+        return io.NodeOutput(sampler, sigmas, pair[0], pair[1], report, ui=ui.PreviewText(report))
 
 
-class LoadoutAutoSampler:
-    NODE_ID = "LoadoutAutoSampler"
+class LoadoutAutoSampler(io.ComfyNode):
     DISPLAY_NAME = "Auto sampler (Loadout)"
-    CATEGORY = "Loadout/Sampling"
-    DESCRIPTION = ("Picks a sampler and schedule for the model: detects its family and sampling type (eps / v / "
-                   "flow / EDM) and LCM distillation, takes a hint for Turbo/Lightning/Hyper, and explains the choice "
-                   "in 'rationale' with warnings for combinations known not to work.")
-    FUNCTION = "choose"
-    RETURN_TYPES = LoadoutSamplerPreset.RETURN_TYPES
-    RETURN_NAMES = ("sampler", "sigmas", "sampler_name", "scheduler", "rationale")
-    OUTPUT_TOOLTIPS = ("For SamplerCustom.", "For SamplerCustom.", "For KSampler's sampler_name.",
-                       "For KSampler's scheduler (closest core scheduler when the pick is a Loadout schedule).",
-                       "Why this choice, and warnings.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The model to choose for."}),
-            "steps": ("INT", {"default": 20, "min": 1, "max": MAX_STEPS, "tooltip": "Sampling steps."}),
-            "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
-                                  "tooltip": "Below 1: img2img strength."}),
-            "distilled": DISTILLED_INPUT,
-        }}
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutAutoSampler",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/Sampling",
+            description=("Picks a sampler and schedule for the model: detects its family and sampling type (eps / v "
+                         "/ flow / EDM) and LCM distillation, takes a hint for Turbo/Lightning/Hyper, and explains "
+                         "the choice in 'rationale' with warnings for combinations known not to work."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model to choose for."),
+                io.Int.Input("steps", default=20, min=1, max=MAX_STEPS, tooltip="Sampling steps."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Below 1: img2img strength."),
+                _distilled_input(optional=False),
+            ],
+            outputs=_pair_outputs("rationale", "Why this choice, and warnings.",
+                                  "For KSampler's scheduler (closest core scheduler when the pick is a Loadout "
+                                  "schedule)."),
+        )
 
-    def choose(self, model, steps, denoise, distilled):
+    @classmethod
+    def validate_inputs(cls, distilled) -> bool | str:
+        return _check_distilled(cls.DISPLAY_NAME, distilled)
+
+    @classmethod
+    def execute(cls, model, steps, denoise, distilled) -> io.NodeOutput:
         from ..core.schedules import auto, catalog
 
-        node = self.DISPLAY_NAME
+        node = cls.DISPLAY_NAME
         info = sampling_info(model)
         try:
             rec = auto.recommend(_profile(model, info, distilled, steps), steps)
             sigmas = catalog.compute(rec.schedule, info, steps, denoise)
         except ValueError as e:
-            _fail(node, "choosing a schedule", e)
+            raise node_error(node, None, f"choosing a schedule: {e}") from e
         core_scheduler = rec.schedule if rec.schedule in comfy.samplers.KSampler.SCHEDULERS else "karras"
         lines = [f"sampler {rec.sampler}, schedule {rec.schedule}", rec.rationale]
         if core_scheduler != rec.schedule:
@@ -285,36 +302,37 @@ class LoadoutAutoSampler:
             logger.warning("[Loadout] %s: %s", node, w)
         lines.append("sigmas: " + _sigmas_text(sigmas))
         text = "\n".join(lines)
-        return {"ui": {"text": [text]},
-                "result": (comfy.samplers.sampler_object(rec.sampler), sigmas, rec.sampler, core_scheduler, text)}
+        return io.NodeOutput(comfy.samplers.sampler_object(rec.sampler), sigmas, rec.sampler, core_scheduler, text,
+                             ui=ui.PreviewText(text))
 
 
-class LoadoutSigmaPreview:
-    NODE_ID = "LoadoutSigmaPreview"
+class LoadoutSigmaPreview(io.ComfyNode):
     DISPLAY_NAME = "Sigma preview (Loadout)"
-    CATEGORY = "Loadout/Sampling"
-    DESCRIPTION = "Plots up to four SIGMAS on a log scale, to compare schedules; also lists their exact values."
-    FUNCTION = "preview"
-    OUTPUT_NODE = True
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("image", "values")
-    OUTPUT_TOOLTIPS = ("The plot (connect a Preview Image).", "Every curve's sigmas as JSON.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        opt = {f"sigmas_{i}": ("SIGMAS", {"tooltip": f"Curve {i} (optional)."}) for i in (2, 3, 4)}
-        return {
-            "required": {
-                "sigmas_1": ("SIGMAS", {"tooltip": "Curve 1."}),
-                "labels": ("STRING", {"default": "", "multiline": False,
-                                      "tooltip": "Comma-separated curve names (default: sigmas_1, sigmas_2, …)."}),
-                "width": ("INT", {"default": 768, "min": 256, "max": 4096, "step": 8, "tooltip": "Plot width."}),
-                "height": ("INT", {"default": 512, "min": 192, "max": 4096, "step": 8, "tooltip": "Plot height."}),
-            },
-            "optional": opt,
-        }
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutSigmaPreview",
+            display_name=cls.DISPLAY_NAME,
+            category="Loadout/Sampling",
+            description="Plots up to four SIGMAS on a log scale, to compare schedules; also lists their exact values.",
+            inputs=[
+                io.Sigmas.Input("sigmas_1", tooltip="Curve 1."),
+                io.String.Input("labels", default="", multiline=False,
+                                tooltip="Comma-separated curve names (default: sigmas_1, sigmas_2, …)."),
+                io.Int.Input("width", default=768, min=256, max=4096, step=8, tooltip="Plot width."),
+                io.Int.Input("height", default=512, min=192, max=4096, step=8, tooltip="Plot height."),
+                *[io.Sigmas.Input(f"sigmas_{i}", optional=True, tooltip=f"Curve {i} (optional).") for i in (2, 3, 4)],
+            ],
+            outputs=[
+                io.Image.Output("image", display_name="image", tooltip="The plot (connect a Preview Image)."),
+                io.String.Output("values", display_name="values", tooltip="Every curve's sigmas as JSON."),
+            ],
+            is_output_node=True,
+        )
 
-    def preview(self, sigmas_1, labels, width, height, sigmas_2=None, sigmas_3=None, sigmas_4=None):
+    @classmethod
+    def execute(cls, sigmas_1, labels, width, height, sigmas_2=None, sigmas_3=None, sigmas_4=None) -> io.NodeOutput:
         from ..core.schedules.plot import plot_sigmas
 
         given = [(i, s) for i, s in enumerate((sigmas_1, sigmas_2, sigmas_3, sigmas_4), 1) if s is not None]
@@ -324,10 +342,10 @@ class LoadoutSigmaPreview:
         try:
             img = plot_sigmas(curves, width, height)
         except ValueError as e:
-            _fail(self.DISPLAY_NAME, "input 'sigmas_1'", e)
+            raise node_error(cls.DISPLAY_NAME, "sigmas_1", str(e)) from e
         values = json.dumps({label: sig for label, sig in curves})
         image = torch.from_numpy(img.astype(np.float32) / 255.0)[None]
-        return {"ui": {"text": [values]}, "result": (image, values)}
+        return io.NodeOutput(image, values, ui=ui.PreviewText(values))
 
 
 NODES = [LoadoutScheduler, LoadoutSamplerPreset, LoadoutAutoSampler, LoadoutSigmaPreview]

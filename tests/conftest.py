@@ -5,7 +5,10 @@
   ``nodes.py``). Unit tests import ``loadout.vram...``, ``loadout.nodes...`` from it.
 - ``tests/`` and ``scripts/`` (not the repo root) are put on ``sys.path``: the test harness package ``harness`` and
   the tiny-model generators. The product CLI is ``loadout.cli``.
-- The ``comfy`` fixture starts one real ComfyUI for the whole session (integration and workflow layers).
+- The ``comfy`` fixture starts one real ComfyUI for the whole session (integration and workflow layers); which one
+  (pinned 0.3.75, or 0.33 with ``LOADOUT_COMFY=0.33``) is ``harness.paths``' business. Its log:
+  ``$LOADOUT_CACHE/logs/pytest-server[-0.33].log``.
+- Tests marked ``session_last`` run after every other collected test (the session-log checks).
 """
 from __future__ import annotations
 
@@ -26,12 +29,21 @@ from harness.inprocess import import_pack  # noqa: E402
 import_pack()
 
 from loadout.cli.client import ComfyClient, PromptFailed, PromptRejected  # noqa: E402
-from harness.paths import cache_dir, harness  # noqa: E402
+from harness.paths import cache_dir, comfy_suffix, harness  # noqa: E402
 from harness.server import FORBIDDEN_LOG_PATTERNS, ComfyServer  # noqa: E402
+
+
+ALLOWED_LOG = pytest.StashKey[list]()  # (start, end, patterns): log ranges written by tests marked allow_log
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_log(pattern): this test expects server log lines matching pattern")
+    config.addinivalue_line("markers", "session_last: run after every other test of the session (log checks)")
+    config.stash[ALLOWED_LOG] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("session_last") is not None)  # stable: order kept otherwise
 
 
 class Comfy:
@@ -91,7 +103,7 @@ class Comfy:
 @pytest.fixture(scope="session")
 def comfy():
     h = harness()
-    log_path = cache_dir() / "logs" / "pytest-server.log"
+    log_path = cache_dir() / "logs" / f"pytest-server{comfy_suffix()}.log"
     server = ComfyServer(h, log_path)
     try:
         server.start()
@@ -101,6 +113,12 @@ def comfy():
         yield Comfy(server)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def allowed_log_ranges(request) -> list:
+    """(start, end, patterns): the ranges of the session server's log written by tests marked allow_log so far."""
+    return request.config.stash[ALLOWED_LOG]
 
 
 @pytest.fixture(autouse=True)
@@ -113,6 +131,8 @@ def _clean_server_log(request):
     offset = len(comfy.server.log_text())
     yield
     allowed = [m.args[0] for m in request.node.iter_markers("allow_log")]
+    if allowed:
+        request.config.stash[ALLOWED_LOG].append((offset, len(comfy.server.log_text()), allowed))
     bad = [line for line in comfy.server.forbidden_lines(offset)
            if not any(re.search(p, line) for p in allowed)]
     assert not bad, "server log has forbidden lines (" + ", ".join(FORBIDDEN_LOG_PATTERNS) + "):\n" + "\n".join(bad[:20])

@@ -1,9 +1,14 @@
-"""Applying a LORA_STACK to a ComfyUI MODEL/CLIP, through ComfyUI's own key maps and weight adapters.
+"""Seam: applying a LORA_STACK to a ComfyUI MODEL/CLIP, through ComfyUI's own key maps and weight adapters.
 
 Core's key map is extended (never overridden) with the diffusers names of the UNet's modules as diffusers and
 PEFT write them (``unet.…attn1.to_q``, ``base_model.model.…``): ComfyUI 0.3.75 only knows the old
 ``.processor.to_q`` spelling and drops those keys ("lora key not loaded"). Every format core understands
 (kohya, LyCORIS, DoRA, ...) goes through ``comfy.lora.load_lora`` unchanged, so results equal core's.
+
+ComfyUI internals used here (pinned by ``tests/integration/test_compat_lora.py``): ``comfy.lora.model_lora_keys_unet``
+/ ``model_lora_keys_clip``, ``comfy.lora.load_lora``, ``comfy.lora_convert.convert_lora``,
+``comfy.utils.unet_to_diffusers``, a ModelPatcher's ``.model`` (and its ``model_config.unet_config``) and a CLIP's
+``cond_stage_model``. The pure parts (key matching, the report) are in ``core/lora/``.
 """
 from __future__ import annotations
 
@@ -17,9 +22,12 @@ import comfy.utils
 import folder_paths
 
 from ...core.common import config
-from ...core.common.cache import DEFAULT_MAX_BYTES, LoraCache, tensor_bytes
+from ...core.common.errors import node_error
+from ...core.common.cache import FileCache
 from ...core.lora.files import LoraFileError, detect_format, read_lora_file
+from ...core.lora.keys import relevant_entries, unmatched_keys
 from ...core.lora.metadata import base_family, trigger_words
+from ...core.lora.report import AppliedLora, CacheStats
 from ...core.lora.resolve import LoraNameError, LoraNotFound, resolve_lora
 from ...core.lora.stack import normalise_stack
 from .model_family import model_family
@@ -36,7 +44,7 @@ class LoadedLora:
 
     tensors: dict
     metadata: dict
-    derived: dict = dataclasses.field(default_factory=dict)
+    derived: dict = dataclasses.field(default_factory=weakref.WeakKeyDictionary)  # KeyMap -> ...: goes with it
 
 
 def _read(path) -> LoadedLora:
@@ -44,7 +52,7 @@ def _read(path) -> LoadedLora:
     return LoadedLora(tensors, metadata)
 
 
-CACHE = LoraCache(_read, DEFAULT_MAX_BYTES, sizeof=lambda loaded: tensor_bytes(loaded.tensors))
+CACHE = config.configured_cache("lora", _read)  # the one FileCache; budget: loadout.json lora.cache_max_mb
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: a cache key for derived patches
@@ -53,26 +61,9 @@ class KeyMap:
     clip_targets: frozenset
 
 
-# (id of diffusion model, id of text encoder) -> (weakrefs that prove they are still the same objects, KeyMap)
-_KEY_MAPS: dict = {}
-
-
-@dataclasses.dataclass
-class AppliedLora:
-    index: int
-    name: str
-    status: str  # applied | skipped (strength 0) | missing (skipped)
-    path: str = ""
-    format: str = ""
-    model_strength: float = 0.0
-    clip_strength: float = 0.0
-    unet_keys: int = 0
-    clip_keys: int = 0
-    unmatched: list = dataclasses.field(default_factory=list)
-    load_ms: float = 0.0
-    cache_hit: bool = False
-    triggers: list = dataclasses.field(default_factory=list)
-    warnings: list = dataclasses.field(default_factory=list)
+# KeyMap per (diffusion model, text encoder), identity entries of the one FileCache: dropped when either object
+# is garbage-collected; at most 16 pairs (a key map is ~1-3 MB of strings, which sizeof does not count).
+_KEY_MAPS = FileCache(name="lora key maps", max_entries=16)
 
 
 def lora_folders() -> list[str]:
@@ -81,29 +72,27 @@ def lora_folders() -> list[str]:
 
 
 def configure_cache() -> None:
-    mb = config.section("lora").get("cache_max_mb")
-    wanted = DEFAULT_MAX_BYTES if mb is None else int(float(mb) * 1024 * 1024)
-    if wanted != CACHE.max_bytes:
-        CACHE.resize(wanted)
+    CACHE.refresh_budget()
 
 
+def cache_stats() -> CacheStats:
+    """The LoRA file cache's size now, for the report."""
+    return CacheStats(len(CACHE), CACHE.nbytes, CACHE.max_bytes)
+
+
+# Relies on: ModelPatcher.model and CLIP.cond_stage_model being the objects the key maps are built from (their
+# identity keys the memo).
 def lora_key_map(model, clip) -> KeyMap:
     """Core's key map for MODEL (+ CLIP) with the diffusers/PEFT UNet names added, and the CLIP targets;
     computed once per (diffusion model, text encoder) pair."""
     unet = model.model if model is not None else None
     encoder = clip.cond_stage_model if clip is not None else None
-    key = (id(unet), id(encoder))
-    hit = _KEY_MAPS.get(key)
-    if hit and all((ref() if ref else None) is obj for ref, obj in zip(hit[0], (unet, encoder))):
-        return hit[1]
-    key_map = _build_key_map(model, clip)
-    refs = tuple(weakref.ref(obj) if obj is not None else None for obj in (unet, encoder))
-    if len(_KEY_MAPS) >= 16:
-        _KEY_MAPS.pop(next(iter(_KEY_MAPS)))
-    _KEY_MAPS[key] = (refs, key_map)
-    return key_map
+    return _KEY_MAPS.get_for((unet, encoder), lambda: _build_key_map(model, clip)).value
 
 
+# Relies on: comfy.lora.model_lora_keys_unet(model.model, map) / model_lora_keys_clip(clip.cond_stage_model, map)
+# returning {lora module name: weight key}, and comfy.utils.unet_to_diffusers(unet_config) giving
+# {diffusers weight name: ldm weight name} (KeyError/TypeError/AttributeError for non-UNet models).
 def _build_key_map(model, clip) -> KeyMap:
     key_map: dict = {}
     if model is not None:
@@ -125,28 +114,19 @@ def _build_key_map(model, clip) -> KeyMap:
     return KeyMap(key_map, frozenset(clip_targets))
 
 
-def key_prefixes(key: str):
-    """Every prefix of ``key`` that ends just before a '.' or '_': the module names it could belong to."""
-    return (key[:i] for i, ch in enumerate(key) if ch in "._")
-
-
-def relevant_entries(tensors: dict, key_map: dict) -> dict:
-    """The part of the key map this file can match, in the key map's order: load_lora then checks ~one entry
-    per module instead of thousands, with the same patches."""
-    prefixes = {p for k in tensors for p in key_prefixes(k)}
-    return {x: target for x, target in key_map.items() if x in prefixes}
-
-
-def unmatched_keys(tensors: dict, key_map: dict, patches: dict) -> list[str]:
-    """File keys not consumed by any patch: a key counts as used when it starts with a matched module name
-    followed by '.' or '_' (``x.lora_up.weight``, ``x.alpha``, ``x_lora.up.weight``)."""
-    matched = {x for x, target in key_map.items() if target in patches}
-    return sorted(k for k in tensors if not any(p in matched for p in key_prefixes(k)))
+# Relies on: comfy.lora_convert.convert_lora(state_dict) → the state dict in core's naming, and
+# comfy.lora.load_lora(state_dict, {module name: weight key}, log_missing=False) → {weight key: patch}.
+def lora_patches(tensors: dict, key_map: KeyMap) -> tuple[dict, list[str]]:
+    """(patches for ``add_patches``, the file keys that matched nothing) of a LoRA file for one key map."""
+    converted = comfy.lora_convert.convert_lora(tensors)
+    mapping = relevant_entries(converted, key_map.mapping)
+    patches = comfy.lora.load_lora(converted, mapping, log_missing=False)
+    return patches, unmatched_keys(converted, mapping, patches)
 
 
 def files_signature(names) -> str:
-    """Size and mtime of each named LoRA file, for IS_CHANGED: a replaced file re-runs the graph from the node
-    that names it (ComfyUI would otherwise serve its cached output)."""
+    """Size and mtime of each named LoRA file, for ``fingerprint_inputs``: a replaced file re-runs the graph from
+    the node that names it (ComfyUI would otherwise serve its cached output)."""
     folders = lora_folders()
     parts = []
     for name in names:
@@ -162,7 +142,7 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
                      node: str = "Apply LoRA stack (Loadout)"):
     """Return (new MODEL, new CLIP or None, [AppliedLora]). The inputs are cloned, never modified."""
     if on_missing not in ON_MISSING:
-        raise ValueError(f"[Loadout] {node}: input 'on_missing' must be one of {ON_MISSING}, got {on_missing!r}")
+        raise node_error(node, "on_missing", f"{on_missing!r} is not an option", f"choose one of {list(ON_MISSING)}")
     entries = normalise_stack(stack)
     configure_cache()
     new_model = model.clone() if model is not None else None
@@ -184,27 +164,25 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
             path = resolve_lora(entry.name, folders)
         except LoraNotFound as e:
             if on_missing == "error":
-                raise ValueError(f"[Loadout] {node}: input 'lora_stack', entry {index}: {e} "
-                                 "(or set on_missing to 'skip and report')") from None
+                raise node_error(node, "lora_stack", f"entry {index}: {e}",
+                                 "or set on_missing to 'skip and report'") from None
             result.status = "missing (skipped)"
             result.warnings.append(str(e))
             continue
         except LoraNameError as e:
-            raise ValueError(f"[Loadout] {node}: input 'lora_stack', entry {index}: {e}") from None
+            raise node_error(node, "lora_stack", f"entry {index}: {e}") from None
         result.path = str(path)
         try:
             looked = CACHE.get(path)
         except LoraFileError as e:
-            raise ValueError(f"[Loadout] {node}: input 'lora_stack', entry {index} ({path}): {e}") from None
+            raise node_error(node, "lora_stack", f"entry {index} ({path}): {e}") from None
         loaded = looked.value
         metadata = loaded.metadata
         result.cache_hit, result.load_ms = looked.hit, looked.seconds * 1000
         derived = loaded.derived.get(key_map)
         if derived is None:
-            converted = comfy.lora_convert.convert_lora(loaded.tensors)
-            mapping = relevant_entries(converted, key_map.mapping)
-            patches = comfy.lora.load_lora(converted, mapping, log_missing=False)
-            derived = (patches, unmatched_keys(converted, mapping, patches), detect_format(loaded.tensors))
+            patches, unmatched = lora_patches(loaded.tensors, key_map)
+            derived = (patches, unmatched, detect_format(loaded.tensors))
             loaded.derived[key_map] = derived
         patches, result.unmatched, result.format = derived
         result.clip_keys = sum(1 for k in patches if k in key_map.clip_targets)
@@ -224,35 +202,3 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
                            path, result.unmatched[:3])
     return new_model, new_clip, results
 
-
-def format_report(results, multiplier: float) -> str:
-    if not results:
-        return "LoRA stack: empty"
-    applied = sum(1 for r in results if r.status == "applied")
-    lines = [f"LoRA stack: {applied} of {len(results)} applied, multiplier {multiplier:g}; "
-             f"cache {len(CACHE)} files, {CACHE.nbytes / 2**20:.1f} of {CACHE.max_bytes / 2**20:.0f} MiB"]
-    for r in results:
-        lines.append(f"[{r.index}] {r.name}: {r.status}, model {r.model_strength:g}, clip {r.clip_strength:g}")
-        if r.path:
-            lines.append(f"    file: {r.path} ({r.format})")
-            shown = ", ".join(r.unmatched[:3]) + (" ..." if len(r.unmatched) > 3 else "")
-            lines.append(f"    keys applied: UNet {r.unet_keys}, CLIP {r.clip_keys}; unmatched {len(r.unmatched)}"
-                         + (f" ({shown})" if r.unmatched else ""))
-            lines.append(f"    load {r.load_ms:.1f} ms ({'cache hit' if r.cache_hit else 'read from disk'})")
-        if r.triggers:
-            lines.append(f"    trigger words: {', '.join(r.triggers)}")
-        for w in r.warnings:
-            lines.append(f"    warning: {w}")
-    return "\n".join(lines)
-
-
-def collect_trigger_words(results) -> str:
-    seen, words = set(), []
-    for r in results:
-        if r.status != "applied":
-            continue
-        for w in r.triggers:
-            if w.lower() not in seen:
-                seen.add(w.lower())
-                words.append(w)
-    return ", ".join(words)

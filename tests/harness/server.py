@@ -23,7 +23,14 @@ FORBIDDEN_LOG_PATTERNS = (
     r"Cannot import .*" + re.escape(PACK_DIR_NAME),
     r"IMPORT FAILED.*" + re.escape(PACK_DIR_NAME),
 )
-IMPORT_TIME_RE = re.compile(r"^\s*([0-9.]+) seconds( \(IMPORT FAILED\))?: (.*)$", re.M)
+# ComfyUI >= 0.3x prefixes each logged line with a coloured level tag ("\x1b[32m[INFO]\x1b[0m "); 0.3.75 prints the
+# bare message. The import-time lines match either way (tag and ANSI colour codes optional).
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+_ANSI = r"(?:\x1b\[[0-9;]*m)*"
+IMPORT_TIME_RE = re.compile(
+    rf"^{_ANSI}(?:\[[A-Z]+\]{_ANSI}[ \t]+)?[ \t]*([0-9.]+) seconds( \(IMPORT FAILED\))?: (.*?){_ANSI}[ \t]*$", re.M)
+# Extra arguments for every server the harness starts, e.g. LOADOUT_SERVER_ARGS="--enable-dynamic-vram".
+EXTRA_ARGS_ENV = "LOADOUT_SERVER_ARGS"
 
 
 def free_port() -> int:
@@ -48,7 +55,7 @@ class ComfyServer:
         return [
             str(self.harness.python), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--base-directory", str(self.harness.base), "--disable-api-nodes", "--disable-auto-launch",
-            *self.extra_args,
+            *os.environ.get(EXTRA_ARGS_ENV, "").split(), *self.extra_args,
         ]
 
     def start(self, timeout: float = 180.0) -> "ComfyServer":

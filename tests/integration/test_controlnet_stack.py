@@ -51,6 +51,11 @@ def stack_node(name, image, strength, start, end, prev=None, enabled=True, **ext
     return {"class_type": "LoadoutControlNetStack", "inputs": inputs}
 
 
+def combo_options(spec) -> list:
+    """A combo input's options from /object_info: V1 served [[...], {...}], V3 serves ["COMBO", {"options": [...]}]."""
+    return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+
+
 def latents(comfy, result):
     from safetensors.torch import load
 
@@ -140,7 +145,8 @@ def test_diffusers_style_folder_is_listed_and_loads(comfy, photo):
     (folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
     shutil.copyfile(harness().models / "controlnet" / TINY_CONTROLNET, folder / "diffusion_pytorch_model.safetensors")
     try:
-        names = comfy.client.object_info()["LoadoutControlNetStack"]["input"]["required"]["control_net_name"][0]
+        names = combo_options(comfy.client.object_info()["LoadoutControlNetStack"]["input"]["required"][
+            "control_net_name"])
         assert "loadout-tiny-cn-folder" in names
         g = base_graph()
         g["20"] = stack_node("loadout-tiny-cn-folder", ["6", 0], 0.8, 0.0, 0.6)
@@ -155,3 +161,31 @@ def test_diffusers_style_folder_is_listed_and_loads(comfy, photo):
         assert torch.equal(lat["30"], lat["50"])
     finally:
         shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"start_percent": 0.8, "end_percent": 0.2}, "input 'start_percent': 0.8 is after end_percent 0.2"),
+    ({"strength": 10.5}, "input 'strength': 10.5 is outside 0–10"),
+    ({"control_net_name": "nope.safetensors"},
+     "input 'control_net_name': 'nope.safetensors' is not in your controlnet"),
+])
+def test_entry_values_are_refused_at_validation_by_the_stack_node(comfy, photo, change, needle):
+    from loadout.cli.client import PromptRejected
+
+    g = base_graph()
+    g["20"] = stack_node(TINY_CONTROLNET, ["6", 0], 1.0, 0.0, 1.0)
+    g["20"]["inputs"].update(change)
+    g["22"] = {"class_type": "LoadoutApplyControlNetStack", "inputs": {
+        "positive": ["2", 0], "negative": ["3", 0], "control_net_stack": ["20", 0]}}
+    g.update(sampler(["22", 0], ["22", 1], "30", "cn_refused"))
+    err = comfy.run_expecting_error(g)
+    assert isinstance(err, PromptRejected) and f"ControlNet stack (Loadout): {needle}" in str(err)
+
+
+def test_disabled_entry_with_start_after_end_is_left_out(comfy, photo):
+    g = base_graph()
+    g["20"] = stack_node(TINY_CONTROLNET, ["6", 0], 1.0, 0.9, 0.1, enabled=False)
+    g["22"] = {"class_type": "LoadoutApplyControlNetStack", "inputs": {
+        "positive": ["2", 0], "negative": ["3", 0], "control_net_stack": ["20", 0]}}
+    g.update(sampler(["22", 0], ["22", 1], "30", "cn_disabled"))
+    assert comfy.run(g).outputs["22"]["text"][0] == "empty stack: conditioning passed through"

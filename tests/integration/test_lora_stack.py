@@ -149,3 +149,25 @@ def test_comfyroll_style_stack_list_is_accepted(comfy):
     report = report_of(comfy.run(graph))
     assert report.startswith("LoRA stack: 1 of 1 applied")  # the disabled entry is left out
     assert re.search(r"\[1\] loadout-tiny-kohya-b.safetensors: applied", report)
+
+
+def test_bad_widget_values_are_refused_at_validation_before_anything_runs(comfy):
+    """Checks that need no run happen when the prompt is queued: the text's syntax, the LoRA name, on_missing."""
+    from loadout.cli.client import PromptRejected
+
+    text_error = comfy.run_expecting_error(sample_with(["23", 0], ["23", 1], {
+        "22": text_stack("ok:1\nbad:1:x"), "23": apply_node(["22", 0])}))
+    assert isinstance(text_error, PromptRejected)
+    assert "LoRA stack from text (Loadout): input 'text': line 2, column 7" in str(text_error)
+    name_error = comfy.run_expecting_error(sample_with(["23", 0], ["23", 1], {
+        "21": {"class_type": "LoadoutLoraStack", "inputs": {"lora_name": "not-listed.safetensors",
+                                                            "model_strength": 0.3, "clip_strength": 0.3,
+                                                            "enabled": True, "category": ""}},
+        "23": apply_node(["21", 0])}))
+    assert isinstance(name_error, PromptRejected)
+    assert "LoRA stack (Loadout): input 'lora_name': 'not-listed.safetensors' is not in your LoRA folders" in str(
+        name_error)
+    policy_error = comfy.run_expecting_error(sample_with(["23", 0], ["23", 1], {
+        "22": text_stack(f"{TINY_KOHYA}:0.5"), "23": apply_node(["22", 0], on_missing="ignore")}))
+    assert isinstance(policy_error, PromptRejected)
+    assert "Apply LoRA stack (Loadout): input 'on_missing': 'ignore' is not an option" in str(policy_error)

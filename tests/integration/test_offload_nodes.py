@@ -68,8 +68,10 @@ def test_the_strategy_path_appears_on_the_node_and_in_the_monitor(comfy):
                                                                     "reset_peak": False}}
     graph["8"]["inputs"]["samples"] = ["30", 0]
     result, messages = comfy.run_with_messages(graph)
+    # the plan when the node runs (its UI output), then the path once sampling has placed the layers (progress text)
     on_node = [m["data"]["output"]["text"][0] for m in messages
                if m["type"] == "executed" and m["data"]["node"] == "24"]
+    on_node += [m["data"]["text"] for m in messages if m["type"] == "progress_text" and m["data"]["node"] == "24"]
     assert len(on_node) == 2, "the plan when the node runs, then the path once sampling has placed the layers"
     assert on_node[0].startswith("Offload: 69 layers")
     assert "path: offload: ok" in on_node[1]
@@ -85,7 +87,7 @@ def test_a_budget_below_the_staging_minimum_steps_down_to_sequential_and_says_wh
                         seed=7, prefix="loadout/off_small")
     result, messages = comfy.run_with_messages(graph)
     assert torch.equal(comfy.latent(result), resident_latent)
-    path = [m["data"]["output"]["text"][0] for m in messages if m["type"] == "executed" and m["data"]["node"] == "24"]
+    path = [m["data"]["text"] for m in messages if m["type"] == "progress_text" and m["data"]["node"] == "24"]
     assert "offload: budget too small: budget 10.2 MB is below the minimum" in path[-1]
     assert "→ sequential: ok" in path[-1]
 

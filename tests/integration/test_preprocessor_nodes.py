@@ -63,11 +63,16 @@ EVERY = {
 
 
 def test_canny_equals_cv2_canny_at_the_same_resolution(comfy):
-    result = comfy.run(graph({"10": ("LoadoutCannyPreprocessor", {
+    g = graph({"10": ("LoadoutCannyPreprocessor", {
         "resolution": 512, "output_size": "detection size", "low_threshold": 100, "high_threshold": 200,
-        "l2_gradient": False})}))
+        "l2_gradient": False})})
+    # The oracle's input is the photo as core's LoadImage decoded it on this ComfyUI (0.3.75 decodes JPEG with PIL,
+    # 0.33 with PyAV: pixels differ by up to 46/255), saved losslessly as PNG (k/255 -> uint8 round-trips exactly).
+    g["09"] = {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "loadout/pre_decoded"}}
+    result = comfy.run(g)
     (ours,) = saved(comfy, result, "10")
-    det = image_ops.resize_for_detection(photo_u8(), 512)
+    (decoded,) = saved(comfy, result, "0")
+    det = image_ops.resize_for_detection(decoded, 512)
     assert ours.shape[:2] == det.shape[:2]
     assert np.array_equal(ours[:, :, 0], cv2.Canny(det, 100, 200))
 

@@ -25,6 +25,11 @@ def preview(node_id):
                                                             "width": 256, "height": 192}}
 
 
+def combo_options(spec) -> list:
+    """A combo input's options from /object_info: V1 served [[...], {...}], V3 serves ["COMBO", {"options": [...]}]."""
+    return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+
+
 def sigmas_of(result, preview_id):
     values = json.loads(result.outputs[preview_id]["text"][0])
     return torch.tensor(next(iter(values.values())), dtype=torch.float32)
@@ -74,7 +79,7 @@ def test_every_schedule_with_a_core_counterpart_equals_it_exactly(comfy):
 
 
 def test_every_offered_schedule_runs_on_sd15_and_lists_live_core_names(comfy):
-    options = comfy.object_info["LoadoutScheduler"]["input"]["required"]["schedule"][0]
+    options = combo_options(comfy.object_info["LoadoutScheduler"]["input"]["required"]["schedule"])
     core = comfy.object_info["KSampler"]["input"]["required"]["scheduler"][0]
     assert options[0] == "auto" and options[1:1 + len(core)] == core and len(options) - 1 >= 15
     g = {"1": ckpt()}
@@ -181,5 +186,21 @@ def test_core_sampler_and_scheduler_lists_are_not_extended(comfy):
 def test_distilled_hint_options_match_the_auto_rules(comfy):
     from loadout.core.schedules import auto
 
-    opts = comfy.object_info["LoadoutAutoSampler"]["input"]["required"]["distilled"][0]
+    opts = combo_options(comfy.object_info["LoadoutAutoSampler"]["input"]["required"]["distilled"])
     assert opts == ["auto", *auto.DISTILLED]
+
+
+def test_unknown_names_are_refused_at_validation(comfy):
+    """Schedule, distilled hint and preset names are checked when the prompt is queued (no model needed)."""
+    from loadout.cli.client import PromptRejected
+
+    bad_schedule = comfy.run_expecting_error({"1": ckpt(), "2": ours("karas", 4), "3": preview("2")})
+    assert isinstance(bad_schedule, PromptRejected)
+    assert "Scheduler (Loadout): input 'schedule': 'karas' is not a schedule; choose one of: auto, simple" in str(
+        bad_schedule)
+    bad_hint = comfy.run_expecting_error({"1": ckpt(), "2": ours("auto", 4, distilled="distilled"),
+                                          "3": preview("2")})
+    assert isinstance(bad_hint, PromptRejected) and "input 'distilled': 'distilled' is not an option" in str(bad_hint)
+    bad_preset = comfy.run_expecting_error(sampling_graph("DPM++ 7Q Warp"))
+    assert isinstance(bad_preset, PromptRejected)
+    assert "Sampler preset (Loadout): input 'preset': unknown sampler preset 'DPM++ 7Q Warp'" in str(bad_preset)

@@ -5,6 +5,7 @@ import hashlib
 
 import torch
 from harness.graphs import TINY_CONTROLNET, TINY_KOHYA
+from harness.inprocess import run_node
 
 
 def _h(obj, d) -> None:
@@ -60,18 +61,23 @@ def test_lora_and_controlnet_stacks_leave_inputs_unchanged(comfy_inprocess):
     from loadout.nodes import controlnet as controlnet_nodes, lora as lora_nodes
 
     c = comfy_inprocess
-    stack = lora_nodes.LoadoutLoraStack().build(TINY_KOHYA, 0.8, 0.6, True, "")[0]
-    twice_unchanged(lambda: lora_nodes.LoadoutApplyLoraStack().apply(c["model"], stack, 1.0, "error",
-                                                                      clip=c["clip"]),
+    stack = run_node(lora_nodes.LoadoutLoraStack, None, lora_name=TINY_KOHYA, model_strength=0.8,
+                     clip_strength=0.6, enabled=True, category="")[0]
+    twice_unchanged(lambda: run_node(lora_nodes.LoadoutApplyLoraStack, None, model=c["model"], lora_stack=stack,
+                                     multiplier=1.0, on_missing="error", clip=c["clip"]),
                     c["model"], c["clip"], stack)
-    cn_stack = controlnet_nodes.LoadoutControlNetStack().stack(TINY_CONTROLNET, c["image"], 0.8, 0.0, 1.0, True)[0]
-    twice_unchanged(lambda: controlnet_nodes.LoadoutControlNetStack().stack(
-        TINY_CONTROLNET, c["image"], 0.5, 0.1, 0.9, True, control_net_stack=cn_stack), cn_stack, c["image"])
-    twice_unchanged(lambda: controlnet_nodes.LoadoutApplyControlNetStack().apply(c["pos"], c["neg"], cn_stack),
+    cn_entry = dict(control_net_name=TINY_CONTROLNET, image=c["image"], enabled=True)
+    cn_stack = run_node(controlnet_nodes.LoadoutControlNetStack, None, **cn_entry, strength=0.8, start_percent=0.0,
+                        end_percent=1.0)[0]
+    twice_unchanged(lambda: run_node(controlnet_nodes.LoadoutControlNetStack, None, **cn_entry, strength=0.5,
+                                     start_percent=0.1, end_percent=0.9, control_net_stack=cn_stack),
+                    cn_stack, c["image"])
+    apply_cn = controlnet_nodes.LoadoutApplyControlNetStack
+    twice_unchanged(lambda: run_node(apply_cn, None, positive=c["pos"], negative=c["neg"], control_net_stack=cn_stack),
                     c["pos"], c["neg"], cn_stack)
     # chained: the second apply receives conditioning that already carries a net
-    once = controlnet_nodes.LoadoutApplyControlNetStack().apply(c["pos"], c["neg"], cn_stack)["result"]
-    twice_unchanged(lambda: controlnet_nodes.LoadoutApplyControlNetStack().apply(once[0], once[1], cn_stack),
+    once = run_node(apply_cn, None, positive=c["pos"], negative=c["neg"], control_net_stack=cn_stack).result
+    twice_unchanged(lambda: run_node(apply_cn, None, positive=once[0], negative=once[1], control_net_stack=cn_stack),
                     once[0], once[1])
 
 
@@ -79,23 +85,30 @@ def test_scheduler_nodes_leave_the_model_unchanged(comfy_inprocess):
     from loadout.nodes import schedules as s
 
     c = comfy_inprocess
-    twice_unchanged(lambda: s.LoadoutScheduler().schedule(c["model"], "ays_sd1", 8, 1.0), c["model"])
-    twice_unchanged(lambda: s.LoadoutSamplerPreset().preset(c["model"], "DPM++ 2M Karras", 8, 0.7), c["model"])
-    twice_unchanged(lambda: s.LoadoutAutoSampler().choose(c["model"], 8, 1.0, "auto"), c["model"])
-    sig = s.LoadoutScheduler().schedule(c["model"], "karras", 8, 1.0)["result"][0]
-    twice_unchanged(lambda: s.LoadoutSigmaPreview().preview(sig, "a", 256, 192), sig)
+    twice_unchanged(lambda: run_node(s.LoadoutScheduler, None, model=c["model"], schedule="ays_sd1", steps=8,
+                                     denoise=1.0), c["model"])
+    twice_unchanged(lambda: run_node(s.LoadoutSamplerPreset, None, model=c["model"], preset="DPM++ 2M Karras",
+                                     steps=8, denoise=0.7), c["model"])
+    twice_unchanged(lambda: run_node(s.LoadoutAutoSampler, None, model=c["model"], steps=8, denoise=1.0,
+                                     distilled="auto"), c["model"])
+    sig = run_node(s.LoadoutScheduler, None, model=c["model"], schedule="karras", steps=8, denoise=1.0).result[0]
+    twice_unchanged(lambda: run_node(s.LoadoutSigmaPreview, None, sigmas_1=sig, labels="a", width=256, height=192),
+                    sig)
 
 
 def test_vae_nodes_leave_vae_latent_and_pixels_unchanged(comfy_inprocess):
-    from loadout.nodes import vae_select as vae_select_nodes, vae as vae_tiled_nodes
+    from loadout.nodes import vae as vae_nodes
 
     c = comfy_inprocess
-    twice_unchanged(lambda: vae_tiled_nodes.LoadoutVAEDecodeTiled().decode(c["latent"], c["vae"], 64, -1, 0, 1,
-                                                                           "low memory"),
+    twice_unchanged(lambda: run_node(vae_nodes.LoadoutVAEDecodeTiled, None, samples=c["latent"], vae=c["vae"],
+                                     tile_size=64, overlap=-1, memory_budget_mb=0, batch_slice=1,
+                                     memory_mode="low memory"),
                     c["latent"], c["vae"])
-    twice_unchanged(lambda: vae_tiled_nodes.LoadoutVAEEncodeTiled().encode(c["image"], c["vae"], 64, 1),
+    twice_unchanged(lambda: run_node(vae_nodes.LoadoutVAEEncodeTiled, None, pixels=c["image"], vae=c["vae"],
+                                     tile_size=64, batch_slice=1),
                     c["image"], c["vae"])
-    twice_unchanged(lambda: vae_select_nodes.LoadoutVAESelect().select("baked", "None", "fp32", c["model"], c["vae"]),
+    twice_unchanged(lambda: run_node(vae_nodes.LoadoutVAESelect, None, mode="baked", vae_name="None", dtype="fp32",
+                                     model=c["model"], vae=c["vae"]),
                     c["model"], c["vae"])
 
 
@@ -107,11 +120,15 @@ def test_preprocessors_and_monitor_leave_images_unchanged(comfy_inprocess):
     for name in p.ALL_IN_ONE:
         if "anime" in name or "coarse" in name:
             continue  # no weights in the harness (their error is tested elsewhere)
-        twice_unchanged(lambda: p.LoadoutPreprocessor().process(name, img, 128, "input size"), img)
-    twice_unchanged(lambda: pose_nodes.LoadoutPosePreprocessor().process(img, 128, "input size", True, True, True,
-                                                                         0.5), img)
-    twice_unchanged(lambda: p.LoadoutNormalFromDepth().process(img, 0.1, 255.0), img)
-    twice_unchanged(lambda: memory_monitor.LoadoutMemoryMonitor().run("x", False, value=img, unique_id="1"), img)
+        twice_unchanged(lambda: run_node(p.LoadoutPreprocessor, None, preprocessor=name, image=img, resolution=128,
+                                         output_size="input size"), img)
+    twice_unchanged(lambda: run_node(pose_nodes.LoadoutPosePreprocessor, None, image=img, resolution=128,
+                                     output_size="input size", body=True, hands=True, face=True,
+                                     min_visibility=0.5), img)
+    twice_unchanged(lambda: run_node(p.LoadoutNormalFromDepth, None, depth=img, bg_threshold=0.1, depth_scale=255.0),
+                    img)
+    twice_unchanged(lambda: run_node(memory_monitor.LoadoutMemoryMonitor, {"UNIQUE_ID": "1"}, label="x",
+                                     reset_peak=False, value=img), img)
 
 
 def test_offload_nodes_and_sampling_with_them_leave_model_and_clip_unchanged(comfy_inprocess):
@@ -122,11 +139,14 @@ def test_offload_nodes_and_sampling_with_them_leave_model_and_clip_unchanged(com
     lat = {"samples": torch.zeros(1, 4, 8, 8)}
     for strategy, budget in (("offload", 0.06), ("fp8", 0.0), ("sequential", 0.0)):
         twice_unchanged(lambda: core.common_ksampler(
-            o.LoadoutOffloadModel().offload(c["model"], strategy, budget, 2)["result"][0], 1, 2, 5.0, "euler",
+            run_node(o.LoadoutOffloadModel, None, model=c["model"], strategy=strategy, budget_gb=budget,
+                     prefetch=2)[0], 1, 2, 5.0, "euler",
             "normal", c["pos"], c["neg"], lat), c["model"], c["pos"], c["neg"], lat)
     twice_unchanged(lambda: core.CLIPTextEncode().encode(
-        o.LoadoutOffloadCLIP().offload(c["clip"], "sequential", 0.0, 1)["result"][0], "a lighthouse"), c["clip"])
-    twice_unchanged(lambda: o.LoadoutDevicePlacement().place("cpu", "cpu", clip=c["clip"], vae=c["vae"]),
+        run_node(o.LoadoutOffloadCLIP, None, clip=c["clip"], strategy="sequential", budget_gb=0.0, prefetch=1)[0],
+        "a lighthouse"), c["clip"])
+    twice_unchanged(lambda: run_node(o.LoadoutDevicePlacement, None, clip_device="cpu", vae_device="cpu",
+                                     clip=c["clip"], vae=c["vae"]),
                     c["clip"], c["vae"])
 
 

@@ -16,9 +16,11 @@ def _sample(model, c, seed=4):
 
 
 def _offloaded(c, strategy, capacity=None, budget=0.0, prefetch=1):
+    from harness.inprocess import run_node
     from loadout.nodes.offload import LoadoutOffloadModel
 
-    out = LoadoutOffloadModel().offload(c["model"], strategy, budget, prefetch)["result"][0]
+    out = run_node(LoadoutOffloadModel, None, model=c["model"], strategy=strategy, budget_gb=budget,
+                   prefetch=prefetch)[0]
     binding = out.get_attachment("loadout_offload")
     if capacity is not None:
         binding.offloader.transport = CapacityTransport(capacity)
@@ -46,10 +48,12 @@ def test_out_of_memory_in_the_first_step_drops_down_the_ladder(comfy_inprocess, 
 
 
 def test_with_the_ladder_off_an_out_of_memory_stops_the_run(comfy_inprocess):
+    from harness.inprocess import run_node
     from loadout.nodes.offload import LoadoutOffloadModel
 
     c = comfy_inprocess
-    model = LoadoutOffloadModel().offload(c["model"], "fp16_full", 0.0, 2, ladder=False)["result"][0]
+    model = run_node(LoadoutOffloadModel, None, model=c["model"], strategy="fp16_full", budget_gb=0.0, prefetch=2,
+                     ladder=False)[0]
     binding = model.get_attachment("loadout_offload")
     binding.offloader.transport = CapacityTransport(10 << 20)
     with pytest.raises(MemoryError, match=r"every strategy failed: fp16_full: out of memory"):

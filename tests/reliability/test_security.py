@@ -46,11 +46,11 @@ def test_the_pack_registers_no_http_routes_and_serves_only_its_frontend_scripts(
     for needle in (".routes", "routes.get", "routes.post", "add_route", "add_static", "app.router", "web.get(",
                    "web.post("):
         assert needle not in text, f"pack code mentions {needle}: any route must validate names"
-    # the one use of the server: pushing a node's text to the UI (the offloader's strategy path)
+    # the one use of the server: pushing a node's text to the UI (the offloader's strategy path, as progress text)
     users = [p for p in PACK_CODE if "PromptServer" in p.read_text()]
     assert [p.relative_to(REPO).as_posix() for p in users] == ["nodes/comfy_compat/offload.py"]
     uses = re.findall(r"server\.(\w+)", users[0].read_text())
-    assert set(uses) <= {"send_sync", "client_id"}, uses
+    assert set(uses) <= {"send_progress_text"}, uses
     web = REPO / "web" / "js"
     assert all(p.suffix == ".js" for p in web.rglob("*") if p.is_file()), "web/js must hold scripts only"
 

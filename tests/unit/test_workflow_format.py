@@ -1,4 +1,4 @@
-"""scripts/loadout_harness/workflow_format.py: widget slots and UI <-> API conversion on a small object_info."""
+"""cli/workflow_format.py (loadout.cli / loadout_cli): widget slots and UI <-> API conversion on a small object_info."""
 from loadout.cli.workflow_format import api_to_ui, check_ui, ui_to_api, widget_names
 
 INFO = {

@@ -56,7 +56,7 @@ def test_comfy_node_pack_holds_the_pack_and_nothing_else(tmp_path):
         size = sum(i.file_size for i in z.infolist())
     for required in ("__init__.py", "pyproject.toml", "LICENSE", "README.md", "requirements.txt",
                      "web/js/node_reports.js", "vram/offload/offloader.py", "nodes/registry.py",
-                     "workflows/enhanced_sdxl.json", "workflows/api/enhanced_sdxl.json", "scripts/run_workflow.py"):
+                     "workflows/enhanced_sdxl.json", "workflows/api/enhanced_sdxl.json", "cli/run_workflow.py"):
         assert required in names, required
     assert not [n for n in names if n.startswith(("tests/", "bench/", ".ci/"))]
     assert not [n for n in names if n.endswith((".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".h5", ".tflite"))]

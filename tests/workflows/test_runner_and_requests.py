@@ -1,33 +1,44 @@
-"""The headless runner and the request compiler against the real server (subprocesses, as a user runs them)."""
+"""The headless runner and the request compiler against the real server (subprocesses, as a user runs them): the
+installed commands ``loadout-run`` and ``loadout-requests`` of the test venv (scripts/provision.sh installs the
+CLI there with ``pip install --no-deps -e .``), and the dev helper that starts the harness ComfyUI for a run."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
 from harness.paths import REPO
 from PIL import Image
 
-SCRIPTS = REPO / "scripts"
 PHOTO = "loadout_grace_hopper.jpg"
+LOCAL_RUN = REPO / "tests" / "harness" / "local_run.py"
+
+
+def command(name: str) -> Path:
+    """The console script ``name`` installed next to this interpreter."""
+    path = Path(sys.executable).parent / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make provision` (it installs the CLI into the venv: "
+                    f"pip install --no-deps -e .)", pytrace=False)
+    return path
 
 
 def run_script(name, *args, timeout=900):
-    env = dict(os.environ, PYTHONPATH=str(SCRIPTS))
-    return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    """The product command ``name`` with ``args``, as a user runs it."""
+    return subprocess.run([str(command(name)), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_runner_saves_outputs_applies_overrides_and_shows_progress(comfy, tmp_path):
     wf = REPO / "workflows" / "api" / "lora_stack.json"
-    first = run_script("run_workflow.py", wf, "--url", comfy.url, "--out", tmp_path / "a")
+    first = run_script("loadout-run", wf, "--url", comfy.url, "--out", tmp_path / "a")
     assert first.returncode == 0, first.stderr
     pngs = sorted((tmp_path / "a").glob("*.png"))
     assert len(pngs) == 1 and any((tmp_path / "a").glob("node8_text0.txt"))
     assert "[run] node 5 (KSampler) [" in first.stderr and "4/4" in first.stderr
-    again = run_script("run_workflow.py", wf, "--url", comfy.url, "--out", tmp_path / "b", "--set", "5.seed=43",
+    again = run_script("loadout-run", wf, "--url", comfy.url, "--out", tmp_path / "b", "--set", "5.seed=43",
                        "--set", "3.text=grainy")
     assert again.returncode == 0, again.stderr
     assert "[run] set 5.seed=43" in again.stderr
@@ -37,7 +48,7 @@ def test_runner_saves_outputs_applies_overrides_and_shows_progress(comfy, tmp_pa
 
 
 def test_runner_accepts_a_ui_workflow(comfy, tmp_path):
-    result = run_script("run_workflow.py", REPO / "workflows" / "vae_tiled.json", "--url", comfy.url,
+    result = run_script("loadout-run", REPO / "workflows" / "vae_tiled.json", "--url", comfy.url,
                         "--out", tmp_path, "--quiet")
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("*.png"))
@@ -50,18 +61,20 @@ def test_runner_exit_codes_carry_the_node_error_or_the_validation_message(comfy,
     wf["22"]["inputs"]["text"] = "no-such-lora:0.5"
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(wf))
-    failed = run_script("run_workflow.py", path, "--url", comfy.url, "--out", tmp_path / "o")
+    failed = run_script("loadout-run", path, "--url", comfy.url, "--out", tmp_path / "o")
     assert failed.returncode == 1
     assert "[run] node 23 (LoadoutApplyLoraStack) failed:" in failed.stderr and "no-such-lora" in failed.stderr
-    bad_set = run_script("run_workflow.py", path, "--url", comfy.url, "--set", "5.sede=1")
+    bad_set = run_script("loadout-run", path, "--url", comfy.url, "--set", "5.sede=1")
     assert bad_set.returncode == 2 and "has no input 'sede'" in bad_set.stderr
-    rejected = run_script("run_workflow.py", path, "--url", comfy.url, "--set", "5.steps=0")
+    rejected = run_script("loadout-run", path, "--url", comfy.url, "--set", "5.steps=0")
     assert rejected.returncode == 2 and "rejected" in rejected.stderr and "steps" in rejected.stderr
 
 
 def test_runner_starts_its_own_comfyui_when_no_url_is_given(tmp_path):
-    result = run_script("run_workflow.py", REPO / "workflows" / "api" / "txt2img_memory_monitor.json",
-                        "--out", tmp_path, "--quiet")
+    """The dev helper behind `make run` (tests/harness/local_run.py): the harness ComfyUI for one run."""
+    result = subprocess.run([sys.executable, str(LOCAL_RUN), "run",
+                             REPO / "workflows" / "api" / "txt2img_memory_monitor.json", "--out", tmp_path, "--quiet"],
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     assert "starting ComfyUI" in result.stderr and list(tmp_path.glob("*.png"))
 
@@ -113,7 +126,7 @@ def test_requests_run_in_order_with_their_results_and_match_core_nodes(comfy, tm
                 {"prompt": "a fox", "model": TINY_SD15, "width": 64, "height": 64, "steps": 2, "seed": 5}]
     path = tmp_path / "requests.json"
     path.write_text(json.dumps(requests))
-    proc = run_script("run_requests.py", path, "--url", comfy.url, "--out", tmp_path / "out", "--quiet")
+    proc = run_script("loadout-requests", path, "--url", comfy.url, "--out", tmp_path / "out", "--quiet")
     assert proc.returncode == 2, proc.stderr  # one invalid request; the others ran
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["index"] for r in results] == [0, 1, 2, 3]
@@ -131,6 +144,6 @@ def test_requests_run_in_order_with_their_results_and_match_core_nodes(comfy, tm
 def test_print_graph_compiles_and_validates_without_running(comfy, tmp_path):
     path = tmp_path / "one.json"
     path.write_text(json.dumps({**REQUEST, "controlnet": [{**REQUEST["controlnet"][0], "model": "nope.safetensors"}]}))
-    proc = run_script("run_requests.py", path, "--url", comfy.url, "--print-graph")
+    proc = run_script("loadout-requests", path, "--url", comfy.url, "--print-graph")
     assert proc.returncode == 2
     assert "invalid: controlnet[0].model: 'nope.safetensors' is not available on the server" in proc.stdout

@@ -1,0 +1,162 @@
+"""Pins what ``nodes/comfy_compat/offload.py`` relies on, on the ComfyUI under test (in-process, CPU, the tiny SD1.5
+checkpoint): object patches in place only while the clone is loaded, attachments and callbacks carried by clones,
+the APPLY_MODEL wrapper and ON_PRE_RUN binding the sampling patcher, ON_DETACH at unload, LoRA patches and the
+patchers' backup as the weight hook reads them, and the progress-text frame the server sends (from server.py's own
+code, run on a stand-in server) as ``cli.client.binary_message`` decodes it."""
+import ast
+import struct
+import typing
+
+import pytest
+import torch
+from harness.graphs import TINY_SD15
+from harness.inprocess import import_comfyui
+from harness.paths import harness
+
+
+@pytest.fixture(scope="module")
+def c():
+    h = harness()
+    import_comfyui(h.comfyui)
+    import comfy.sd
+    import nodes as core
+
+    model, clip, _, _ = comfy.sd.load_checkpoint_guess_config(
+        str(h.models / "checkpoints" / TINY_SD15), output_vae=False, output_clip=True)
+    pos = core.CLIPTextEncode().encode(clip, "a lighthouse")[0]
+    neg = core.CLIPTextEncode().encode(clip, "blurry")[0]
+    return {"model": model, "clip": clip, "pos": pos, "neg": neg}
+
+
+def _offloaded(c, strategy="sequential"):
+    from loadout.nodes.comfy_compat.offload import offload_model
+    from loadout.vram.offload.config import OffloadConfig
+
+    return offload_model(c["model"], OffloadConfig(strategy=strategy), auto=False, ladder=True, node_id=None)
+
+
+def _sample(model, c):
+    import nodes as core
+
+    lat = {"samples": torch.zeros(1, 4, 8, 8)}
+    return core.common_ksampler(model, 3, 2, 5.0, "euler", "normal", c["pos"], c["neg"], lat)[0]["samples"]
+
+
+def test_object_patches_stand_in_only_while_the_clone_is_loaded(c):
+    import comfy.model_management as mm
+    from loadout.nodes.comfy_compat.devices import load_models
+    from loadout.vram.offload.layers import AutoWrappedModule
+
+    clone, binding = _offloaded(c)
+    name = binding.offloader.layers[0].name
+    root = c["model"].model.diffusion_model
+    original = root.get_submodule(name)
+    assert clone.get_attachment("loadout_offload") is binding and clone.clone().get_attachment("loadout_offload") \
+        is binding, "attachments travel with clones"
+    assert c["model"].get_attachment("loadout_offload") is None, "the input is not changed"
+    load_models([clone])
+    assert isinstance(root.get_submodule(name), AutoWrappedModule) and root.get_submodule(name).inner is original
+    mm.unload_all_models()
+    assert root.get_submodule(name) is original, "unpatching restores the original layer"
+
+
+def test_apply_model_wrapper_pre_run_and_detach_reach_the_binding(c):
+    import comfy.model_management as mm
+
+    clone, binding = _offloaded(c)
+    resident = _sample(c["model"], c)
+    latent = _sample(clone, c)
+    assert torch.equal(latent, resident), "sequential is exact"
+    assert binding.patcher is clone, "ON_PRE_RUN / current_patcher bound the sampling patcher"
+    assert [a.strategy.value for a in binding.offloader.path] == ["sequential"], "each call ran under the ladder"
+    mm.unload_all_models()
+    assert binding.offloader.device_bytes() == 0, "ON_DETACH dropped the device copies"
+
+
+def test_lora_patches_and_backup_are_what_the_weight_hook_reads(c):
+    import comfy.model_management as mm
+    from loadout.nodes.comfy_compat.devices import load_models
+
+    clone, binding = _offloaded(c)
+    layer = binding.offloader.layers[0]
+    key = f"diffusion_model.{layer.name}.weight"
+    weight = layer.inner.weight.detach().clone()
+    diff = torch.full_like(weight, 0.25)
+    patched = clone.clone()
+    token = (id(patched), patched.patches_uuid)
+    assert patched.add_patches({key: (diff,)}, 0.5) == [key]
+    assert patched.patches_uuid != token[1], "patches_uuid changes with the patches"
+    binding.bind(patched)
+    assert binding._is_patched(layer.name) and not binding._is_patched(binding.offloader.layers[1].name)
+    assert torch.equal(binding._hook(layer.name, "weight", weight), weight + 0.5 * diff)
+    assert not getattr(patched, "hook_patches", {}), "no hook LoRAs by default"
+    # another clone bakes its LoRA into the shared weights: the originals are in the patchers' backup
+    baked = c["model"].clone()
+    baked.add_patches({key: (diff,)}, 1.0)
+    load_models([baked])
+    try:
+        assert torch.equal(layer.inner.weight, weight + diff)
+        assert torch.equal(baked.backup[key].weight, weight)
+        assert getattr(layer.inner, "comfy_patched_weights", False) is True
+        binding.bind(baked)
+        assert torch.equal(binding._unpatched(layer.name, layer.inner)["weight"], weight)
+    finally:
+        mm.unload_all_models()
+    assert torch.equal(layer.inner.weight, weight), "unloading restored the original weight"
+
+
+def test_a_clip_encode_runs_under_the_ladder_and_each_clone_binds_itself(c):
+    import nodes as core
+    from loadout.nodes.comfy_compat.offload import EncodeWrapper, clip_binding, offload_clip
+    from loadout.vram.offload.config import OffloadConfig
+
+    clone, binding = offload_clip(c["clip"], OffloadConfig(strategy="sequential"), auto=False, ladder=True,
+                                  node_id=None)
+    assert clip_binding(clone) is binding and clip_binding(c["clip"]) is None
+    ref = core.CLIPTextEncode().encode(c["clip"], "a lighthouse")[0][0][0]
+    assert torch.equal(core.CLIPTextEncode().encode(clone, "a lighthouse")[0][0][0], ref)
+    assert [a.strategy.value for a in binding.offloader.path] == ["sequential"]
+    again = clone.clone()  # e.g. a LoRA loader's clone: ON_CLONE gives it an encode patch bound to itself
+    wrapper = again.patcher.object_patches["encode_token_weights"]
+    assert isinstance(wrapper, EncodeWrapper) and wrapper.patcher is again.patcher
+
+
+def test_the_string_seed_is_cores():
+    from comfy.model_patcher import string_to_seed
+    from loadout.nodes.comfy_compat.offload import _string_to_seed
+
+    assert _string_to_seed("diffusion_model.out.2.weight") == string_to_seed("diffusion_model.out.2.weight")
+
+
+def _server_method(comfyui, name):
+    """PromptServer.<name> compiled from the server.py under test (importing the server needs its whole app)."""
+    import protocol
+
+    tree = ast.parse((comfyui / "server.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PromptServer")
+    fn = next(n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name)
+    namespace = {"struct": struct, "BinaryEventTypes": protocol.BinaryEventTypes, "Union": typing.Union}
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), "server.py", "exec"), namespace)  # noqa: S102
+    return fn, namespace[name]
+
+
+def test_progress_text_is_a_binary_frame_that_the_client_decodes(c):
+    from loadout.cli.client import binary_message
+
+    comfyui = harness().comfyui
+    fn, send_progress_text = _server_method(comfyui, "send_progress_text")
+    assert [a.arg for a in fn.args.args][:3] == ["self", "text", "node_id"]
+    _, encode_bytes = _server_method(comfyui, "encode_bytes")
+
+    class StandIn:
+        sent = []
+
+        def send_sync(self, event, data, sid=None):
+            self.sent.append((event, data, sid))
+
+    server = StandIn()
+    send_progress_text(server, "path: offload: ok → é", "24")
+    (event, data, sid), = server.sent
+    assert sid is None, "sent to every client"
+    frame = bytes(encode_bytes(server, event, data))
+    assert binary_message(frame) == {"type": "progress_text", "data": {"node": "24", "text": "path: offload: ok → é"}}
