@@ -46,8 +46,15 @@ DEPRECATED_APIS = (
 LEGACY_WEB_RE = re.compile(r"deprecated legacy API: (?P<path>\S+?)\.? ")
 
 
+_THIRD_PARTY_RE = re.compile(r"^/(?:\.venv[^/]*|.*?/(?:site|dist)-packages)/")
+_PACK_RE = re.compile(rf"(?:{re.escape(str(REPO))}|{re.escape(PACK_DIR_NAME)})(?P<rest>/\S*)?")
+
+
 def _in_pack(text: str) -> bool:
-    return PACK_DIR_NAME in text or str(REPO) in text
+    """Whether ``text`` names the pack or one of its files. The venvs live inside the checkout (``.venv``,
+    ``.venv-0.33``), so a path through one of them, or through a ``site-packages`` below the pack, is a library's
+    file, not the pack's."""
+    return any(not _THIRD_PARTY_RE.match(m.group("rest") or "") for m in _PACK_RE.finditer(text))
 
 
 def _glue_source(repo: Path = REPO) -> str:

@@ -62,6 +62,16 @@ def test_python_warnings_count_when_their_file_is_in_the_pack(repo):
     assert rules(text, repo) == ["python-warning", "python-warning"]
 
 
+def test_a_library_warning_from_a_venv_inside_the_checkout_is_not_the_packs(repo):
+    """The venvs live in the checkout (.venv, .venv-0.33): torch's own warnings come from a path below the repo."""
+    from harness.paths import REPO
+    torch_file = f"{REPO}/.venv/lib/python3.11/site-packages/torch/_weights_only_unpickler.py"
+    text = (f"{torch_file}:593: UserWarning: Detected pickle protocol 4 in the checkpoint\n"
+            f"{REPO}/.venv-0.33/lib/python3.12/site-packages/torch/x.py:1: UserWarning: also not ours\n"
+            f"{REPO}/core/lora/files.py:32: UserWarning: ours\n")
+    assert rules(text, repo) == ["python-warning"]
+
+
 def test_deprecation_counts_when_it_names_the_pack_or_its_traceback_runs_through_it(repo):
     through = (tag("WARNING", "The thing is deprecated, use the other") + "Traceback (most recent call last):\n"
                f'  File "{PACK}/nodes/lora.py", line 10, in apply\n' "    thing()\n")
