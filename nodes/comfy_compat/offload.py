@@ -36,6 +36,7 @@ import weakref
 
 import torch
 
+from ...core.common.errors import node_error
 from ...vram.offload.config import OffloadConfig
 from ...vram.offload.offloader import Offloader, fingerprint
 from ...vram.offload.ladder import describe_path
@@ -227,9 +228,11 @@ def show_progress_text(node_id: str, text: str) -> None:
 # Relies on: ModelPatcher.hook_patches, non-empty when hook LoRAs (weight hooks) are attached.
 def _refuse_hooks(binding: OffloadBinding, patcher) -> None:
     if patcher is not None and getattr(patcher, "hook_patches", None):
-        raise ValueError(f"[Loadout] offload {binding.label}: hook LoRAs (Create Hook LoRA / scheduled weight "
-                         "hooks) cannot patch offloaded layers; apply the LoRA with LoRA stack or LoraLoader, or "
-                         "remove the Offload node")
+        node, name = ("Offload CLIP (Loadout)", "clip") if "text encoder" in binding.label else \
+            ("Offload model (Loadout)", "model")
+        raise node_error(node, name, f"{binding.label} carries hook LoRAs (Create Hook LoRA / scheduled weight "
+                         "hooks), which cannot patch offloaded layers",
+                         "apply the LoRA with LoRA stack or LoraLoader, or remove the Offload node")
 
 
 class EncodeWrapper:

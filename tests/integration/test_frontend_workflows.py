@@ -12,7 +12,7 @@ Screenshots go to out/frontend/ (test artefacts).
 import json
 
 import pytest
-from harness.browser import baseline_harness, chromium_available, normalise_console, open_page
+from harness.browser import baseline_harness, chromium_available, core_probe_graph, normalise_console, open_page
 from harness.paths import REPO, cache_dir, harness
 from harness.server import ComfyServer
 from loadout.cli.workflow_format import FRONTEND_ONLY, widget_names
@@ -33,13 +33,7 @@ def _shot(page, name):
 def baseline(tmp_path_factory):
     """Console lines of the stock page: load, then a core txt2img graph with the stand-in node."""
     graph = json.loads((REPO / "workflows" / "api" / "txt2img_memory_monitor.json").read_text())
-    graph = {k: v for k, v in graph.items() if not v["class_type"].startswith("Loadout")
-             and v["class_type"] != "PreviewAny"}
-    graph["90"] = {"class_type": "BaselineProbe", "inputs": {"image": ["6", 0]}}
-    for node in graph.values():
-        for name, value in list(node["inputs"].items()):
-            if isinstance(value, list) and len(value) == 2 and value[0] not in graph:
-                node["inputs"][name] = ["6", 0]
+    graph = core_probe_graph(graph)
     base = baseline_harness(harness(), tmp_path_factory.mktemp("frontend-baseline"))
     with ComfyServer(base, cache_dir() / "logs" / "frontend-baseline.log") as server, \
             open_page(server.url) as page:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_CODE = [REPO / "__init__.py"] + sorted(
-    p for d in ("nodes", "vram", "preprocessors") for p in (REPO / d).rglob("*.py"))
+    p for d in ("nodes", "vram", "preprocessors", "core", "cli") for p in (REPO / d).rglob("*.py"))
 
 
 def calls(name_test):
