@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import struct
 import time
@@ -29,6 +30,29 @@ class PromptFailed(RuntimeError):
             f"node {error.get('node_id')} ({error.get('node_type')}) failed: "
             f"{error.get('exception_type')}: {error.get('exception_message')}"
         )
+
+
+class PromptTimeout(TimeoutError):
+    """The prompt was queued and the server kept answering, but it did not finish in time (a request's failure,
+    unlike a socket timeout, which means the server stopped answering)."""
+
+
+# A proxy's "no ComfyUI behind me" answers: the server is unavailable, not the request wrong.
+UNAVAILABLE_CODES = (502, 503, 504)
+
+
+def stopped_answering(error: BaseException) -> bool:
+    """True when ``error`` means no answer came from the server: connection refused or reset, an HTTP or socket
+    timeout, a closed or timed-out websocket, a proxy's 502/503/504. False for an answer (any other HTTP status,
+    a rejected or failed prompt, a prompt that did not finish in time), for a local file error and for anything
+    else."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code in UNAVAILABLE_CODES
+    if isinstance(error, PromptTimeout) or (isinstance(error, OSError) and error.filename is not None):
+        return False  # a prompt too slow; a local file that could not be written (it has a file name)
+    if isinstance(error, (urllib.error.URLError, OSError, http.client.HTTPException)):
+        return True  # OSError covers ConnectionError (refused, reset, RemoteDisconnected) and socket timeouts
+    return type(error).__module__.split(".")[0] == "websocket"  # websocket-client's closed / timed-out socket
 
 
 BINARY_TEXT = 3  # ComfyUI's protocol.BinaryEventTypes.TEXT: send_progress_text's frame
@@ -59,6 +83,14 @@ class RunResult:
     seconds: float
     outputs: dict  # node id -> ui output dict (images, text, ...)
     status: dict
+
+    def cached_nodes(self) -> set[str] | None:
+        """The node ids ComfyUI took from its cache for this prompt (its ``execution_cached`` status message);
+        None when the server's history does not say."""
+        for kind, msg in self.status.get("messages", []):
+            if kind == "execution_cached":
+                return {str(n) for n in msg.get("nodes", [])}
+        return None
 
     def files(self) -> list[dict]:
         """Every file output (images, gifs, ...) as {filename, subfolder, type, node}."""
@@ -102,6 +134,8 @@ class ComfyClient:
         try:
             answer = self.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id})
         except urllib.error.HTTPError as e:
+            if e.code in UNAVAILABLE_CODES:
+                raise
             body = e.read()
             try:
                 raise PromptRejected(json.loads(body)) from None
@@ -126,7 +160,7 @@ class ComfyClient:
                 if status.get("completed"):
                     return entry
             time.sleep(poll)
-        raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
+        raise PromptTimeout(f"prompt {prompt_id} did not finish within {timeout:.0f} s")
 
     def run(self, prompt: dict, timeout: float = 600.0) -> RunResult:
         t0 = time.time()

@@ -287,6 +287,31 @@ def compile_request(request: dict, default_model: str | None = None) -> Compiled
     return Compiled(b.graph, b.fields, save)
 
 
+# The nodes of a compiled graph that build the model: when ComfyUI runs one instead of taking it from its cache, the
+# server (re)loaded the checkpoint or re-patched its LoRA set.
+MODEL_NODES = ("CheckpointLoaderSimple", "LoadoutApplyLoraStack")
+
+
+def affinity_key(request: dict) -> str:
+    """The checkpoint and LoRA set a request runs with, as one string: requests with the same key reuse the model a
+    server last loaded (the batch runner's model affinity). A request naming no checkpoint has ``null`` there."""
+    model = request.get("checkpoint", request.get("model"))
+    lora = request.get("lora")
+    if isinstance(lora, list):
+        lora = {"models": lora}
+    if isinstance(lora, dict):
+        lora = None if lora.get("enabled", True) is False else [lora.get("models", []), lora.get("global_weight", 1.0)]
+    return json.dumps([model, lora], sort_keys=True, separators=(",", ":"))
+
+
+def model_loaded(graph: dict, cached: set[str] | None) -> bool | None:
+    """Whether running ``graph`` (re)loaded its model: a MODEL_NODES node ran rather than came from ComfyUI's cache
+    (``cached``: the node ids the server took from it; None when unknown gives None)."""
+    if cached is None:
+        return None
+    return any(node["class_type"] in MODEL_NODES and node_id not in cached for node_id, node in graph.items())
+
+
 def _choices(spec) -> list | None:
     kind = spec[0]
     if isinstance(kind, list):

@@ -29,7 +29,8 @@ COMMANDS = {  # name -> (the command's main, its message prefix, the server log'
 
 def wants_server(args: list[str]) -> bool:
     """False when the command is pointed at a server (``--url X``/``--url=X``) or only asked for its help."""
-    return not any(a in ("-h", "--help", "--url") or a.startswith("--url=") for a in args)
+    return not any(a in ("-h", "--help", "--url", "--urls-file") or a.startswith(("--url=", "--urls-file="))
+                   for a in args)
 
 
 def main(argv=None) -> int:
