@@ -92,6 +92,16 @@ def loaded_models_lines() -> list[str]:
 
 # --- Device placement of a CLIP and a VAE (clones: the inputs keep their devices) ----------------------------------
 
+# Relies on: ModelPatcher.load_device being where core's loader loads the patcher; on ComfyUI 0.3x's dynamic-VRAM
+# patcher (ModelPatcherDynamic) also register_load_device(device), which adds the per-device pin state its loader
+# and RAM unloading read (without it, partially_unload_ram raises KeyError; core's own device selectors call it).
+def set_load_device(patcher, device) -> None:
+    patcher.load_device = device
+    register = getattr(patcher, "register_load_device", None)
+    if register is not None:
+        register(device)
+
+
 @dataclasses.dataclass(frozen=True)
 class Placed:
     """Where a clone was placed: its model's class, the load/compute device before and after, the offload device."""
@@ -109,7 +119,7 @@ def place_clip(clip, device) -> Placed:
     """A clone of ``clip`` that loads and runs on ``device`` (None: where it already would)."""
     out = clip.clone()
     if device is not None:
-        out.patcher.load_device = device
+        set_load_device(out.patcher, device)
     return Placed(out, type(clip.cond_stage_model).__name__, clip.patcher.load_device, out.patcher.load_device,
                   out.patcher.offload_device)
 
@@ -121,6 +131,6 @@ def place_vae(vae, device) -> Placed:
     out = copy.copy(vae)
     out.patcher = vae.patcher.clone()
     if device is not None:
-        out.patcher.load_device = device
+        set_load_device(out.patcher, device)
         out.device = device
     return Placed(out, type(vae.first_stage_model).__name__, vae.device, out.device, out.patcher.offload_device)

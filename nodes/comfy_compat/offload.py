@@ -48,11 +48,26 @@ KEY = "loadout_offload"
 LIVE: "weakref.WeakSet[OffloadBinding]" = weakref.WeakSet()  # for the memory monitor
 
 
-# Relies on: comfy.model_patcher.string_to_seed(key): the seed core's own stochastic rounding of a patched weight uses.
+# Relies on: string_to_seed(key), the seed core's own stochastic rounding of a patched weight uses: in comfy.utils
+# from ComfyUI 0.3x (whose comfy.model_patcher.string_to_seed still answers, but logs a "moved" warning on every
+# call), only in comfy.model_patcher on 0.3.75 and older.
 def _string_to_seed(key: str) -> int:
-    from comfy.model_patcher import string_to_seed  # noqa: PLC0415
+    import comfy.utils  # noqa: PLC0415
 
-    return string_to_seed(key)
+    fn = getattr(comfy.utils, "string_to_seed", None)
+    if fn is None:
+        from comfy.model_patcher import string_to_seed as fn  # noqa: PLC0415
+    return fn(key)
+
+
+# Relies on: comfy.model_management.lora_compute_dtype(device), the dtype core's patch_weight_to_device computes a
+# patched weight in (ComfyUI 0.3x: fp16 where the device runs fp16, else fp32; cached per device); 0.3.75 and older
+# always compute in fp32.
+def lora_compute_dtype(device) -> torch.dtype:
+    import comfy.model_management as mm  # noqa: PLC0415
+
+    fn = getattr(mm, "lora_compute_dtype", None)
+    return torch.float32 if fn is None else fn(device)
 
 
 class OffloadBinding:
@@ -168,7 +183,8 @@ class OffloadBinding:
         p = self.patcher
         return None if p is None else (id(p), p.patches_uuid)
 
-    # Relies on: comfy.lora.calculate_weight(patches, fp32 weight, key) (adds into its input) and
+    # Relies on: comfy.lora.calculate_weight(patches, weight, key) (adds into its input) on a copy in core's LoRA
+    # compute dtype for the device the weight is on (lora_compute_dtype above), then
     # comfy.float.stochastic_rounding(value, dtype, seed=), as core's patch_weight_to_device applies patches.
     def _hook(self, name: str, key: str, tensor: torch.Tensor) -> torch.Tensor:
         p = self.patcher
@@ -184,7 +200,7 @@ class OffloadBinding:
             import comfy.float  # noqa: PLC0415
             import comfy.lora  # noqa: PLC0415
 
-            work = tensor.to(torch.float32, copy=True)  # calculate_weight adds into its input
+            work = tensor.to(lora_compute_dtype(tensor.device), copy=True)  # calculate_weight adds into its input
             out = comfy.lora.calculate_weight(patches, work, full)
             out = comfy.float.stochastic_rounding(out, tensor.dtype, seed=_string_to_seed(full))
         for fn in wrappers or ():

@@ -121,11 +121,62 @@ def test_a_clip_encode_runs_under_the_ladder_and_each_clone_binds_itself(c):
     assert isinstance(wrapper, EncodeWrapper) and wrapper.patcher is again.patcher
 
 
-def test_the_string_seed_is_cores():
-    from comfy.model_patcher import string_to_seed
+def test_the_string_seed_is_cores(caplog):
+    """The seed is core's, taken from where core keeps it now (comfy.utils on 0.3x, whose model_patcher alias logs a
+    "moved" warning on every call; only comfy.model_patcher on 0.3.75), so the binding logs nothing."""
+    import comfy.model_patcher
+    import comfy.utils
     from loadout.nodes.comfy_compat.offload import _string_to_seed
 
-    assert _string_to_seed("diffusion_model.out.2.weight") == string_to_seed("diffusion_model.out.2.weight")
+    core = getattr(comfy.utils, "string_to_seed", None) or comfy.model_patcher.string_to_seed
+    key = "diffusion_model.out.2.weight"
+    with caplog.at_level("DEBUG"):
+        seed = _string_to_seed(key)
+    assert seed == core(key)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("compute", ["default", "fp16"])
+def test_the_weight_hook_computes_a_lora_as_cores_patch_weight_to_device(c, dtype, compute, monkeypatch):
+    """Offloaded + LoRA equals core's resident patching bit for bit: the hook computes in core's LoRA compute dtype
+    for the weight's device (0.3x: ``model_management.lora_compute_dtype``, fp16 on fp16 devices, fp32 on the CPU;
+    0.3.75: fp32). ``fp16`` makes core choose fp16 on this CPU (its per-device cache), as it does on a GPU."""
+    import comfy.model_management as mm
+    from loadout.nodes.comfy_compat.offload import lora_compute_dtype
+
+    cpu = torch.device("cpu")
+    if compute == "fp16":
+        if not hasattr(mm, "lora_compute_dtype"):
+            pytest.skip("this ComfyUI computes LoRA patches in fp32 on every device (no lora_compute_dtype)")
+        monkeypatch.setitem(mm.LORA_COMPUTE_DTYPES, cpu, torch.float16)
+    expected = getattr(mm, "lora_compute_dtype", lambda _d: torch.float32)(cpu)
+    assert lora_compute_dtype(cpu) == expected
+    import comfy.utils
+    import comfy.weight_adapter as wa
+
+    clone, binding = _offloaded(c)
+    layer = binding.offloader.layers[0]
+    key = f"diffusion_model.{layer.name}.weight"
+    original = layer.inner.weight
+    g = torch.Generator().manual_seed(7)
+    weight = (torch.randn(original.shape, generator=g) * 0.3).to(dtype)
+    rank = 4
+    up = torch.randn(original.shape[0], rank, generator=g) * 0.05
+    down = torch.randn(rank, original[0].numel(), generator=g) * 0.05
+    patched = clone.clone()
+    assert patched.add_patches({key: wa.LoRAAdapter(set(), (up, down, 8.0, None, None, None))}, 0.7) == [key]
+    binding.bind(patched)
+    ours = binding._hook(layer.name, "weight", weight)
+    # core's resident path: patch_weight_to_device on the same weight (set in place, read back, restored)
+    comfy.utils.set_attr_param(patched.model, key, weight)
+    try:
+        patched.patch_weight_to_device(key, device_to=cpu)
+        core = comfy.utils.get_attr(patched.model, key).detach().clone()
+    finally:
+        patched.backup.pop(key, None)
+        comfy.utils.set_attr(patched.model, key, original)
+    assert ours.dtype == core.dtype == dtype and torch.equal(ours, core)
 
 
 def _server_method(comfyui, name):

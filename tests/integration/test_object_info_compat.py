@@ -19,7 +19,9 @@ Normalisations (the only differences tolerated, all of them V1 → V3 serialisat
   ``scheduler`` outputs, typed as core KSampler's lists); V3 may serve it as ``"COMBO"``. Both are accepted only as
   long as the output still connects to KSampler's widget inputs, which the integration tests check
   (``test_scheduler_nodes.py`` runs the presets into KSampler, ``test_saved_workflows_v1.py`` loads and queues the
-  saved scheduler workflow); any other output type must be equal.
+  saved scheduler workflow). A newer ComfyUI's KSampler lists gain entries (0.33 has more samplers and schedulers
+  than the fixture's 0.3.75): a list output is then accepted only when it is exactly one of the live KSampler
+  lists and keeps every fixture entry in order. Any other output type must be equal.
 - Hidden inputs: V1 served ``{"unique_id": "UNIQUE_ID"}``, V3 ``{"unique_id": ["UNIQUE_ID"]}`` and adds ``prompt`` /
   ``extra_pnginfo`` to output nodes: every hidden input of the fixture must be there with the same type.
 
@@ -98,14 +100,25 @@ def _hidden_type(value) -> str:
     return value[0] if isinstance(value, (list, tuple)) else value
 
 
-def _same_output_type(old, new) -> bool:
+def _same_output_type(old, new, core_lists=()) -> bool:
     if isinstance(old, list):  # a combo output (see the module docstring)
-        return new == old or new == "COMBO"
+        if new == old or new == "COMBO":
+            return True
+        # typed as core KSampler's list on the ComfyUI under test, which may have gained entries since the fixture's
+        # (0.3.75): it must be exactly one of the live lists and keep every fixture entry in order
+        return isinstance(new, list) and new in core_lists and [o for o in new if o in set(old)] == old
     return new == old
 
 
-def node_problems(node: str, old: dict, new: dict | None) -> list[str]:
-    """Differences between the V1 entry ``old`` of ``node`` and the live entry ``new`` (None: not served)."""
+def ksampler_lists(object_info: dict) -> list[list]:
+    """The option lists of core KSampler's combo inputs in the live /object_info (sampler_name, scheduler)."""
+    required = ((object_info.get("KSampler") or {}).get("input") or {}).get("required") or {}
+    return [opts for opts in (_combo_options(spec) for spec in required.values()) if opts]
+
+
+def node_problems(node: str, old: dict, new: dict | None, core_lists=()) -> list[str]:
+    """Differences between the V1 entry ``old`` of ``node`` and the live entry ``new`` (None: not served);
+    ``core_lists``: the live KSampler combo lists (``ksampler_lists``)."""
     if new is None:
         return [f"{node}: not in /object_info"]
     problems = []
@@ -115,7 +128,7 @@ def node_problems(node: str, old: dict, new: dict | None) -> list[str]:
         if new.get(key) != old.get(key):
             problems.append(f"{node}: {key} was {old.get(key)!r}, now {new.get(key)!r}")
     old_out, new_out = list(old.get("output") or []), list(new.get("output") or [])
-    if len(old_out) != len(new_out) or not all(_same_output_type(o, n) for o, n in zip(old_out, new_out)):
+    if len(old_out) != len(new_out) or not all(_same_output_type(o, n, core_lists) for o, n in zip(old_out, new_out)):
         problems.append(f"{node}: output types were {old_out!r}, now {new_out!r}")
     old_order, new_order = old.get("input_order") or {}, new.get("input_order") or {}
     for section in SECTIONS:
@@ -141,7 +154,7 @@ def compat_problems(v1: dict, live: dict) -> list[str]:
     """Every difference between the V1 fixture ``v1`` and the live /object_info ``live``, for the fixture's nodes."""
     problems = []
     for node, old in v1.items():
-        problems += node_problems(node, old, live.get(node))
+        problems += node_problems(node, old, live.get(node), ksampler_lists(live))
     return problems
 
 
@@ -151,4 +164,5 @@ def test_fixture_is_the_v1_node_set():
 
 @pytest.mark.parametrize("node", sorted(V1))
 def test_node_entry_matches_the_v1_version(comfy, node):
-    assert node_problems(node, V1[node], comfy.object_info.get(node)) == []
+    live = comfy.object_info
+    assert node_problems(node, V1[node], live.get(node), ksampler_lists(live)) == []

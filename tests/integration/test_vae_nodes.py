@@ -118,6 +118,7 @@ def test_tiled_encode_matches_core_encode_with_odd_sizes(comfy, photo):
     assert "tile(s), halo" in result.outputs["5"]["text"][0]
 
 
+@pytest.mark.allow_log(r"using ComfyUI's tiled decode: \w+ has no decoder in the ldm layout")  # the reason, logged
 def test_non_kl_vae_falls_back_to_core_with_a_reason(comfy):
     graph = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0x336699}},
@@ -141,6 +142,7 @@ def vae_config():
     path.unlink(missing_ok=True)
 
 
+@pytest.mark.allow_log(r"fp16 requested but this VAE is not known to be fp16-safe")  # fp16 asked of SDXL's VAE
 def test_vae_select_auto_uses_the_family_default(comfy, vae_config):
     def select(ckpt, dtype="auto"):
         graph = {

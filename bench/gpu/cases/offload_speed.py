@@ -88,7 +88,10 @@ def _core(base, env, weights, inputs, fraction: float):
     import comfy.model_patcher
 
     pk = Peak(env.device)
-    model = copy.deepcopy(base)
+    # The config object is shared, not copied: it describes the model and is never written here, and from ComfyUI
+    # 0.3x on its __getattr__ answers None (with a logged warning) for any missing name, __setstate__ included,
+    # which deepcopy would then call.
+    model = copy.deepcopy(base, {id(base.model_config): base.model_config})
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=env.device, offload_device=torch.device("cpu"))
     try:
         patcher.patch_model(env.device, lowvram_model_memory=int(fraction * weights))
