@@ -292,16 +292,23 @@ def compile_request(request: dict, default_model: str | None = None) -> Compiled
 MODEL_NODES = ("CheckpointLoaderSimple", "LoadoutApplyLoraStack")
 
 
-def affinity_key(request: dict) -> str:
-    """The checkpoint and LoRA set a request runs with, as one string: requests with the same key reuse the model a
-    server last loaded (the batch runner's model affinity). A request naming no checkpoint has ``null`` there."""
-    model = request.get("checkpoint", request.get("model"))
-    lora = request.get("lora")
-    if isinstance(lora, list):
-        lora = {"models": lora}
-    if isinstance(lora, dict):
-        lora = None if lora.get("enabled", True) is False else [lora.get("models", []), lora.get("global_weight", 1.0)]
-    return json.dumps([model, lora], sort_keys=True, separators=(",", ":"))
+def affinity_key(graph: dict) -> str:
+    """The checkpoint and LoRA set a compiled request runs with, as one string: the MODEL_NODES of ``graph`` and
+    every node they read from, with their widget values (links left out). Requests with the same key reuse the model
+    a server last loaded (the batch runner's model affinity). Read from the compiled graph, so a request's aliases
+    and defaults (``checkpoint``/``model``, a list or an object for ``lora``, the server's default checkpoint) mean
+    what the compiler made of them."""
+    pending = [node_id for node_id, node in graph.items() if node["class_type"] in MODEL_NODES]
+    seen: set = set()
+    while pending:
+        node_id = pending.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        pending += [v[0] for v in graph[node_id].get("inputs", {}).values() if isinstance(v, list) and len(v) == 2]
+    parts = sorted([graph[n]["class_type"], {k: v for k, v in graph[n].get("inputs", {}).items()
+                                             if not (isinstance(v, list) and len(v) == 2)}] for n in seen)
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 def model_loaded(graph: dict, cached: set[str] | None) -> bool | None:

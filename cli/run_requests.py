@@ -192,8 +192,9 @@ def run_all(urls, requests: list, out_dir: Path, quiet: bool = False, *, in_flig
         if row["status"] == "ok":
             continue
         i = row["index"]
-        if any(w.accepts(Job(i, row["hash"])) for w in live):
-            jobs.append(Job(i, row["hash"], affinity_key(requests[i])))
+        takers = [w for w in live if w.accepts(Job(i, row["hash"]))]
+        if takers:
+            jobs.append(Job(i, row["hash"], affinity_key(takers[0].compiled[i][0].graph)))
         else:
             row.update(status="invalid", error=live[0].error(i))
             say(f"[requests] #{i}: invalid request: {row['error']}", stream)

@@ -26,7 +26,8 @@ from loadout.cli.batch import (
     write_json_atomic,
 )
 from loadout.cli.client import PromptFailed, PromptRejected, PromptTimeout, RunResult, stopped_answering
-from loadout.cli.request_compiler import Compiled, affinity_key, model_loaded
+from loadout.cli.request_compiler import Compiled, compile_request, model_loaded
+from loadout.cli.request_compiler import affinity_key as graph_affinity_key
 
 
 class Fake:
@@ -232,6 +233,11 @@ def test_results_are_written_atomically_and_done_rows_are_read_back(tmp_path):
 
 
 # -- keys, loads, the progress bar -----------------------------------------------------------------------------
+def affinity_key(request: dict) -> str:
+    """The key of ``request`` as the batch runner computes it: from its compiled graph."""
+    return graph_affinity_key(compile_request(request, default_model="default.safetensors").graph)
+
+
 def test_the_affinity_key_is_the_checkpoint_and_the_lora_set():
     base = {"prompt": "a", "model": "m.safetensors", "lora": {"models": [{"name": "s", "weight": 0.5}]}}
     assert affinity_key(base) == affinity_key({**base, "prompt": "b", "seed": 9, "steps": 3})
