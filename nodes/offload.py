@@ -167,7 +167,8 @@ class LoadoutOffloadModel(io.ComfyNode):
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale,
                                stream_precision=stream_precision)
         try:
-            clone, binding = offload_model(model, config, auto=auto, ladder=ladder, node_id=_node_id(cls))
+            clone, binding = offload_model(model, config, auto=auto, ladder=ladder, node_id=_node_id(cls),
+                                           node=node)
         except ValueError as e:
             raise node_error(node, "model", str(e)) from None
         return _result(binding, clone, strategy, budget_gb)
@@ -213,7 +214,8 @@ class LoadoutOffloadCLIP(io.ComfyNode):
             raise node_error(node, "clip", "is already offloaded", "remove one of the offload nodes")
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale)
         try:
-            clone, binding = offload_clip(clip, config, auto=auto, ladder=ladder, node_id=_node_id(cls))
+            clone, binding = offload_clip(clip, config, auto=auto, ladder=ladder, node_id=_node_id(cls),
+                                          node=node)
         except ValueError as e:
             raise node_error(node, "clip", str(e)) from None
         return _result(binding, clone, strategy, budget_gb)

@@ -74,7 +74,8 @@ class OffloadBinding:
     """One offloaded component: the root module's wrapped layers and their offloader."""
 
     def __init__(self, owner: torch.nn.Module, root_attr: str, config: OffloadConfig, load_device, offload_device,
-                 label: str, node_id: str | None = None, auto: bool = False, ladder: bool = True):
+                 label: str, node_id: str | None = None, auto: bool = False, ladder: bool = True,
+                 source: tuple[str, str] = ("Offload model (Loadout)", "model")):
         root = getattr(owner, root_attr) if root_attr else owner
         self.prefix = f"{root_attr}." if root_attr else ""
         found = find_layers(root)
@@ -83,6 +84,7 @@ class OffloadBinding:
                              "(quantised checkpoints such as GGUF manage their own weights)")
         other = unwrapped_bytes(owner, found)
         self.label = label
+        self.source = source  # (node display name, input name): where an error found while sampling points
         self.node_id = node_id
         self.auto = auto
         self.ladder = ladder
@@ -244,9 +246,7 @@ def show_progress_text(node_id: str, text: str) -> None:
 # Relies on: ModelPatcher.hook_patches, non-empty when hook LoRAs (weight hooks) are attached.
 def _refuse_hooks(binding: OffloadBinding, patcher) -> None:
     if patcher is not None and getattr(patcher, "hook_patches", None):
-        node, name = ("Offload CLIP (Loadout)", "clip") if "text encoder" in binding.label else \
-            ("Offload model (Loadout)", "model")
-        raise node_error(node, name, f"{binding.label} carries hook LoRAs (Create Hook LoRA / scheduled weight "
+        raise node_error(*binding.source, f"{binding.label} carries hook LoRAs (Create Hook LoRA / scheduled weight "
                          "hooks), which cannot patch offloaded layers",
                          "apply the LoRA with LoRA stack or LoraLoader, or remove the Offload node")
 
@@ -311,14 +311,15 @@ def clip_binding(clip) -> OffloadBinding | None:
 
 # Relies on: ModelPatcher.clone() sharing the model, ModelPatcher.model (the BaseModel) holding the UNet/DiT at
 # .diffusion_model.
-def offload_model(model, config: OffloadConfig, auto: bool, ladder: bool, node_id: str | None):
+def offload_model(model, config: OffloadConfig, auto: bool, ladder: bool, node_id: str | None,
+                  node: str = "Offload model (Loadout)"):
     """(a clone of MODEL ``model`` whose diffusion model runs under a new offloader, its binding). ValueError when
     it has nothing to offload."""
     clone = model.clone()
     load_device, offload_device = patcher_devices(clone)
     binding = OffloadBinding(clone.model, "diffusion_model", config, load_device, offload_device,
                              label=f"{type(clone.model).__name__} diffusion model", node_id=node_id, auto=auto,
-                             ladder=ladder)
+                             ladder=ladder, source=(node, "model"))
     binding.install_model(clone)
     if auto:
         clone.size = binding.offloader.device_estimate(binding.offloader.auto_strategy())
@@ -326,7 +327,8 @@ def offload_model(model, config: OffloadConfig, auto: bool, ladder: bool, node_i
 
 
 # Relies on: CLIP.clone() cloning CLIP.patcher, whose .model is the text encoder module (SD1ClipModel, ...).
-def offload_clip(clip, config: OffloadConfig, auto: bool, ladder: bool, node_id: str | None):
+def offload_clip(clip, config: OffloadConfig, auto: bool, ladder: bool, node_id: str | None,
+                 node: str = "Offload CLIP (Loadout)"):
     """(a clone of ``clip`` whose text encoder runs under a new offloader, its binding). ValueError when it has
     nothing to offload."""
     clone = clip.clone()
@@ -334,6 +336,6 @@ def offload_clip(clip, config: OffloadConfig, auto: bool, ladder: bool, node_id:
     load_device, offload_device = patcher_devices(patcher)
     binding = OffloadBinding(patcher.model, "", config, load_device, offload_device,
                              label=f"{type(patcher.model).__name__} text encoder", node_id=node_id, auto=auto,
-                             ladder=ladder)
+                             ladder=ladder, source=(node, "clip"))
     binding.install_clip(patcher)
     return clone, binding

@@ -211,3 +211,26 @@ def test_progress_text_is_a_binary_frame_that_the_client_decodes(c):
     assert sid is None, "sent to every client"
     frame = bytes(encode_bytes(server, event, data))
     assert binary_message(frame) == {"type": "progress_text", "data": {"node": "24", "text": "path: offload: ok → é"}}
+
+
+def test_hook_loras_on_an_offloaded_model_or_clip_are_refused_naming_the_node_and_input(c):
+    """Relies on ModelPatcher.hook_patches (non-empty when Create Hook LoRA's weight hooks are attached): the
+    offloaded layers cannot take them, so sampling or encoding with them is refused, pointing at the offload node."""
+    import types
+
+    from loadout.core.common.errors import LoadoutError
+    from loadout.nodes.comfy_compat.offload import _refuse_hooks, offload_clip
+    from loadout.vram.offload.config import OffloadConfig
+
+    assert not getattr(c["model"].clone(), "hook_patches", None), "no hook LoRAs by default"
+    _, model_binding = _offloaded(c)
+    _, clip_binding = offload_clip(c["clip"], OffloadConfig(strategy="sequential"), auto=False, ladder=True,
+                                   node_id=None)
+    hooked = types.SimpleNamespace(hook_patches={"hook": ["patch"]})
+    for binding, where in ((model_binding, "Offload model (Loadout): input 'model'"),
+                           (clip_binding, "Offload CLIP (Loadout): input 'clip'")):
+        _refuse_hooks(binding, c["model"].clone())  # no hooks: nothing to refuse
+        with pytest.raises(LoadoutError) as e:
+            _refuse_hooks(binding, hooked)
+        assert str(e.value).startswith(f"[Loadout] {where}: {binding.label} carries hook LoRAs")
+        assert "apply the LoRA with LoRA stack or LoraLoader" in str(e.value)
