@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 
 DEFAULTS = {"negative": "", "steps": 20, "cfg": 7.0, "seed": 0, "width": 1024, "height": 1024, "batch": 1,
             "scheduler": "DPM++ 2M Karras", "vae": "baked", "monitor": False, "filename_prefix": "loadout/request"}
@@ -343,12 +344,21 @@ def _lora_names(graph: dict) -> list[tuple[str, str]]:
     return out
 
 
+MAX_LISTED_NAMES = 20  # invalid LoRA names listed in one error (all are counted)
+
+
+def _short(name: str) -> str:
+    return repr(name if len(name) <= 60 else name[:57] + "...")
+
+
 def _lora_known(name: str, files: list[str]) -> bool:
-    """The LoRA node's resolution rules, loosely: a relative path, the same without extension, or a file name."""
+    """The LoRA node's resolution rules, loosely: a relative path, the same without extension, or a file name;
+    compared in Unicode NFC, as the node compares them."""
     def stem(p: str) -> str:
         return p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p
 
-    base = name.replace("\\", "/")
+    files = [unicodedata.normalize("NFC", f) for f in files]
+    base = unicodedata.normalize("NFC", name.replace("\\", "/"))
     return any(f == base or stem(f) == base or f.rsplit("/", 1)[-1] == base or stem(f.rsplit("/", 1)[-1]) == base
                or f.startswith(base.rstrip("/") + "/") for f in files)
 
@@ -388,7 +398,12 @@ def validate(compiled: Compiled, object_info: dict) -> None:
     lora_files = _choices(object_info.get("LoadoutLoraStack", {}).get("input", {}).get("required", {})
                           .get("lora_name", [[]]))  # V1 [[...], {}] or V3 ["COMBO", {"options": [...]}]
     if isinstance(lora_files, list) and lora_files:
-        for name, field in _lora_names(compiled.graph):
-            if not _lora_known(name, lora_files):
-                shown = ", ".join(f for f in lora_files[:12] if f != "None")
-                raise RequestError(field, f"LoRA {name!r} is not in the server's LoRA folders; have: {shown}")
+        bad = [(name, field) for name, field in _lora_names(compiled.graph) if not _lora_known(name, lora_files)]
+        if bad:
+            have = ", ".join(f for f in lora_files[:12] if f != "None")
+            if len(bad) == 1:
+                raise RequestError(bad[0][1], f"LoRA {bad[0][0]!r} is not in the server's LoRA folders; have: {have}")
+            listed = ", ".join(f"{field} {_short(name)}" for name, field in bad[:MAX_LISTED_NAMES])
+            more = f" and {len(bad) - MAX_LISTED_NAMES} more" if len(bad) > MAX_LISTED_NAMES else ""
+            raise RequestError("lora.models", f"{len(bad)} LoRA names are not in the server's LoRA folders: "
+                                              f"{listed}{more}; have: {have}")

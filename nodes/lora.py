@@ -10,10 +10,12 @@ import logging
 import folder_paths
 
 from ..core.common.errors import error_text, node_error
+from ..core.common.names import match_key
 from ..core.lora.parse import LoraSyntaxError, parse_stack_text
 from ..core.lora.report import collect_trigger_words, format_report
-from ..core.lora.stack import LoraEntry, normalise_stack
+from ..core.lora.stack import STRENGTH_LIMIT, LoraEntry, normalise_stack, strength_problem
 from .api import io, ui
+from .comfy_compat.execution import stack_output
 from .comfy_compat.lora import ON_MISSING, apply_lora_stack, cache_stats, files_signature
 
 logger = logging.getLogger(__name__)
@@ -21,11 +23,31 @@ logger = logging.getLogger(__name__)
 LoraStack = io.Custom("LORA_STACK")
 STACK_TOOLTIP = ("A LORA_STACK to extend: a list of (name, model strength, clip strength). Stacks from Comfyroll "
                  "and Efficiency Nodes work too. Entries it holds come before this node's own.")
-STRENGTH = {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}
+STRENGTH = {"default": 1.0, "min": -STRENGTH_LIMIT, "max": STRENGTH_LIMIT, "step": 0.01}
+STRENGTH_FIX = f"use a number from {-STRENGTH_LIMIT:g} to {STRENGTH_LIMIT:g}"
+
+
+def strength_errors(node: str, **values) -> bool | str:
+    """validate_inputs' check of strength widgets (core's own min/max check is off for inputs validate_inputs names,
+    and it lets NaN through): finite and inside the widget range. A linked value (None here) is checked when run."""
+    for name, value in values.items():
+        problem = strength_problem(value) if value is not None else None
+        if problem:
+            return error_text(node, name, problem, STRENGTH_FIX)
+    return True
 
 
 def lora_names() -> list[str]:
     return ["None"] + folder_paths.get_filename_list("loras")
+
+
+def _listed(name: str) -> str | None:
+    """The listed spelling of ``name``, compared in Unicode NFC (a name typed in NFD finds its file), or None."""
+    names = lora_names()
+    if name in names:
+        return name
+    key = match_key(name)
+    return next((n for n in names if match_key(n) == key), None)
 
 
 def _stack(node: str, lora_stack) -> list[LoraEntry]:
@@ -62,9 +84,12 @@ class LoadoutLoraStack(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, lora_name) -> bool | str:
-        # Naming lora_name here turns off core's own membership check for it: this is that check.
-        if lora_name is None or lora_name in lora_names():
+    def validate_inputs(cls, lora_name=None, model_strength=None, clip_strength=None) -> bool | str:
+        # Naming an input here turns off core's own check for it (membership, min/max): these are those checks.
+        strengths = strength_errors(cls.DISPLAY_NAME, model_strength=model_strength, clip_strength=clip_strength)
+        if strengths is not True:
+            return strengths
+        if lora_name is None or _listed(lora_name) is not None:
             return True
         return error_text(cls.DISPLAY_NAME, "lora_name", f"'{lora_name}' is not in your LoRA folders "
                           f"{folder_paths.get_folder_paths('loras')}", "put the file there and refresh, or choose "
@@ -82,7 +107,7 @@ class LoadoutLoraStack(io.ComfyNode):
                 stack.append(LoraEntry(lora_name, model_strength, clip_strength, category))
             except ValueError as e:
                 raise node_error(cls.DISPLAY_NAME, "model_strength", str(e), "use finite strengths") from None
-        return io.NodeOutput(stack)
+        return io.NodeOutput(stack_output(stack))
 
 
 class LoadoutLoraStackFromText(io.ComfyNode):
@@ -94,15 +119,18 @@ class LoadoutLoraStackFromText(io.ComfyNode):
             node_id="LoadoutLoraStackFromText",
             display_name=cls.DISPLAY_NAME,
             category="Loadout/LoRA",
-            description=("Builds a LORA_STACK from text: one 'name', 'name:0.8' or 'name:0.8:0.5' per line; A1111 "
-                         "tags '<lora:name:0.8>' / '<lora:name:0.8:0.5>' inline in a prompt (the prompt comes out "
-                         "with the tags removed); or JSON {\"global_weight\": 1.1, \"models\": [{\"name\": ..., "
-                         "\"weight\": 0.8, \"clip_weight\": 0.7, \"category\": ..., \"enabled\": true}, \"name\"]}."),
+            description=("Builds a LORA_STACK from text: one 'name', 'name:0.8' or 'name:model:clip' per line; A1111 "
+                         "tags inline in a prompt, read as A1111 does: '<lora:name:0.8>' (both), '<lora:name:TE:UNET>' "
+                         "(first the text encoder's strength, then the model's) and the named forms 'te=' / 'unet=' "
+                         "(the prompt comes out with the tags removed); or JSON {\"global_weight\": 1.1, \"models\": "
+                         "[{\"name\": ..., \"weight\": 0.8, \"clip_weight\": 0.7, \"category\": ..., \"enabled\": "
+                         "true}, \"name\"]}. Strengths must be finite and within -10..10 (after global_weight)."),
             inputs=[
                 io.String.Input("text", multiline=True, default="", tooltip=(
-                    "LoRAs as lines (name[:model[:clip]]), as <lora:name:model[:clip]> tags in a prompt, or as the "
-                    "JSON request form. Names are resolved when applied: relative path, without extension, or a "
-                    "unique file name.")),
+                    "LoRAs as lines (name[:model[:clip]]), as A1111 tags in a prompt (<lora:name:te[:unet]>: the "
+                    "first number is the text encoder's, the second the model's; or te=/unet=), or as the "
+                    "JSON request form. Strengths: finite, -10..10. Names are resolved when applied: relative path, "
+                    "without extension, or a unique file name.")),
                 LoraStack.Input("lora_stack", optional=True, tooltip=STACK_TOOLTIP),
             ],
             outputs=[
@@ -141,7 +169,7 @@ class LoadoutLoraStackFromText(io.ComfyNode):
             entries, prompt = parse_stack_text(text)
         except LoraSyntaxError as e:
             raise node_error(cls.DISPLAY_NAME, "text", str(e)) from None
-        return io.NodeOutput(list(_stack(cls.DISPLAY_NAME, lora_stack)) + entries, prompt)
+        return io.NodeOutput(stack_output(list(_stack(cls.DISPLAY_NAME, lora_stack)) + entries), prompt)
 
 
 class LoadoutApplyLoraStack(io.ComfyNode):
@@ -165,7 +193,8 @@ class LoadoutApplyLoraStack(io.ComfyNode):
                 io.Float.Input("multiplier", **STRENGTH, tooltip="Global multiplier on every model and clip strength "
                                                                  "of the stack."),
                 io.Combo.Input("on_missing", options=list(ON_MISSING), tooltip=(
-                    "A LoRA file that cannot be found: stop with an error, or skip it and say so in the report.")),
+                    "A LoRA file that cannot be found (or a name that cannot be a file), or keys whose shapes do not "
+                    "fit the model: stop with an error, or skip them and say so in the report.")),
                 io.Clip.Input("clip", optional=True, tooltip="The text encoder to patch; leave empty for model-only "
                                                              "LoRAs."),
             ],
@@ -181,8 +210,11 @@ class LoadoutApplyLoraStack(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, on_missing) -> bool | str:
-        # Naming on_missing here turns off core's own membership check for it: this is that check.
+    def validate_inputs(cls, on_missing=None, multiplier=None) -> bool | str:
+        # Naming an input here turns off core's own check for it (membership, min/max): these are those checks.
+        strengths = strength_errors(cls.DISPLAY_NAME, multiplier=multiplier)
+        if strengths is not True:
+            return strengths
         if on_missing is None or on_missing in ON_MISSING:
             return True
         return error_text(cls.DISPLAY_NAME, "on_missing", f"{on_missing!r} is not an option",

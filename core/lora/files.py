@@ -44,6 +44,15 @@ def read_lora_file(path) -> tuple[dict, dict]:
     return dict(data), {}
 
 
+def non_finite_keys(tensors: dict) -> list[str]:
+    """The keys (sorted) of floating-point tensors holding a NaN or an infinity: such a file makes every image it
+    touches NaN, so the Apply node refuses it. Checked once when the file is read (the result is cached with it)."""
+    import torch
+
+    return sorted(k for k, t in tensors.items()
+                  if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()))
+
+
 def detect_format(keys) -> str:
     """A short name for the key layout, for the report."""
     keys = list(keys)

@@ -22,3 +22,13 @@ def unmatched_keys(tensors: dict, key_map: dict, patches: dict) -> list[str]:
     followed by '.' or '_' (``x.lora_up.weight``, ``x.alpha``, ``x_lora.up.weight``)."""
     matched = {x for x, target in key_map.items() if target in patches}
     return sorted(k for k in tensors if not any(p in matched for p in key_prefixes(k)))
+
+
+TEXT_ENCODER_PREFIXES = ("lora_te_", "lora_te1_", "lora_te2_", "lora_te3_", "text_encoder.", "text_encoder_2.",
+                         "text_encoders.", "lora_clip_")
+
+
+def text_encoder_keys(keys) -> list[str]:
+    """The keys that name a text-encoder module (kohya ``lora_te*_``, diffusers ``text_encoder*.``): with no CLIP
+    connected they have nothing to patch, which is not the same as matching nothing."""
+    return [k for k in keys if k.startswith(TEXT_ENCODER_PREFIXES)]

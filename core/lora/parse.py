@@ -4,8 +4,12 @@ Forms (all give the same entries):
 
 - one per line: ``name``, ``name:0.8`` (model and clip 0.8), ``name:0.8:0.5`` (model 0.8, clip 0.5);
   blank lines and lines starting with ``#`` are ignored;
-- A1111 tags, anywhere in a prompt: ``<lora:name:0.8>``, ``<lora:name:0.8:0.5>`` (``<lyco:...>`` too); the
-  prompt comes back with the tags removed;
+- A1111 tags, anywhere in a prompt, read as A1111 reads them (``extensions-builtin/Lora``):
+  ``<lora:name>`` (both 1), ``<lora:name:0.8>`` (both 0.8), ``<lora:name:TE:UNET>`` — the first number is the
+  text encoder's (clip) strength, the second the UNet's (model), defaulting to the first — and the named forms
+  ``te=``/``unet=`` in any order after the name (``<lora:name:unet=0.5>``, ``<lora:name:0.8:unet=0.3>``), which
+  override the positional ones; ``<lyco:...>`` too. A1111's ``dyn`` (DyLoRA rank) has no ComfyUI equivalent and
+  is refused. The prompt comes back with the tags removed.
 - the original design's JSON request::
 
     {"enabled": true, "global_weight": 1.1,
@@ -14,7 +18,8 @@ Forms (all give the same entries):
   (a bare list of models is accepted too). ``global_weight`` multiplies every strength; a disabled model, or
   ``"enabled": false`` at the top, leaves it out.
 
-Names may not contain ``:``. Errors raise ``LoraSyntaxError`` naming the line and column (1-based).
+Names may not contain ``:`` (nor ``=`` in a tag). Every strength must be finite and, after ``global_weight``, inside
+``±STRENGTH_LIMIT`` (the widgets' range). Errors raise ``LoraSyntaxError`` naming the line and column (1-based).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import json
 import math
 import re
 
-from .stack import LoraEntry
+from .stack import STRENGTH_LIMIT, LoraEntry, strength_problem
 
 TAG_RE = re.compile(r"<(lora|lyco):([^<>]*)>", re.IGNORECASE)
 TAG_START_RE = re.compile(r"<(lora|lyco):", re.IGNORECASE)
@@ -42,6 +47,9 @@ def _number(text: str, what: str, line: int, column: int) -> float:
         raise LoraSyntaxError(f"{what} {text!r} is not a number", line, column) from None
     if not math.isfinite(value):
         raise LoraSyntaxError(f"{what} {text!r} must be finite", line, column)
+    if abs(value) > STRENGTH_LIMIT:
+        raise LoraSyntaxError(f"{what} {text!r} is outside {-STRENGTH_LIMIT:g}..{STRENGTH_LIMIT:g} (the strength "
+                              "range)", line, column)
     return value
 
 
@@ -62,6 +70,46 @@ def _spec(spec: str, line: int, column: int) -> LoraEntry:
     return LoraEntry(name, model, clip)
 
 
+TAG_NAMED = {"te": "clip strength (te)", "unet": "model strength (unet)"}
+
+
+def _tag_spec(spec: str, line: int, column: int) -> LoraEntry:
+    """The inside of ``<lora:...>`` starting at (line, column), as A1111 reads it: positional ``name[:te[:unet]]``
+    and named ``te=``/``unet=`` items (named ones win); unet defaults to te, te to 1."""
+    positional, named = [], {}
+    offset = column
+    for item in spec.split(":"):
+        parts = item.split("=", 2)  # A1111's rule: exactly one '=' makes a named item
+        if len(parts) == 2:
+            key = parts[0].strip().lower()
+            if key == "dyn":
+                raise LoraSyntaxError("'dyn' (an A1111 DyLoRA rank) is not supported by ComfyUI's LoRA loader; "
+                                      "remove it", line, offset)
+            if key not in TAG_NAMED:
+                raise LoraSyntaxError(f"unknown named value {parts[0].strip()!r}: expected te= (text encoder) or "
+                                      "unet= (model)", line, offset)
+            named[key] = (parts[1].strip(), offset + len(parts[0]) + 1)
+        else:
+            positional.append((item, offset))
+        offset += len(item) + 1
+    if not positional or not positional[0][0].strip():
+        raise LoraSyntaxError("missing LoRA name", line, column)
+    if len(positional) > 3:
+        if len(positional) == 4:
+            raise LoraSyntaxError("a 4th value (A1111's DyLoRA rank 'dyn') is not supported by ComfyUI's LoRA "
+                                  "loader; remove it", line, positional[3][1])
+        raise LoraSyntaxError(f"{spec!r} has {len(positional) - 1} values after the name: expected "
+                              "<lora:name:te_strength:unet_strength>", line, column)
+    te = _number(positional[1][0].strip(), "strength", line, positional[1][1]) if len(positional) > 1 else 1.0
+    if "te" in named:
+        te = _number(named["te"][0], TAG_NAMED["te"], line, named["te"][1])
+    unet = _number(positional[2][0].strip(), "model strength (unet)", line, positional[2][1]) \
+        if len(positional) > 2 else te
+    if "unet" in named:
+        unet = _number(named["unet"][0], TAG_NAMED["unet"], line, named["unet"][1])
+    return LoraEntry(positional[0][0].strip(), unet, te)
+
+
 def _line_col(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
@@ -80,7 +128,7 @@ def parse_tags(text: str) -> tuple[list[LoraEntry], str]:
     entries = []
     for m in TAG_RE.finditer(text):
         line, col = _line_col(text, m.start(2))
-        entries.append(_spec(m.group(2), line, col))
+        entries.append(_tag_spec(m.group(2), line, col))
     stripped = TAG_RE.sub("", text)
     dangling = TAG_START_RE.search(stripped)
     if dangling:
@@ -103,9 +151,16 @@ def parse_lines(text: str) -> list[LoraEntry]:
 
 
 def _json_number(value, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LoraSyntaxError(f"{path} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise LoraSyntaxError(f"{path} must be a finite number inside {-STRENGTH_LIMIT:g}..{STRENGTH_LIMIT:g}, "
+                              "got a huge integer") from None
+    if not math.isfinite(value):
+        raise LoraSyntaxError(f"{path} must be a finite number, got {value!r}")
+    return value
 
 
 def parse_json(text: str) -> list[LoraEntry]:
@@ -113,6 +168,9 @@ def parse_json(text: str) -> list[LoraEntry]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise LoraSyntaxError(f"invalid JSON: {e.msg}", e.lineno, e.colno) from None
+    except RecursionError:
+        raise LoraSyntaxError("the JSON is nested too deeply to read: the JSON form is an object with a 'models' "
+                              "list of names or objects") from None
     if isinstance(data, list):
         data = {"models": data}
     if not isinstance(data, dict):
@@ -146,6 +204,10 @@ def parse_json(text: str) -> list[LoraEntry]:
         category = item.get("category", "")
         if not isinstance(category, str):
             raise LoraSyntaxError(f"{path}.category must be a string")
+        for key, value in (("weight", weight * scale), ("clip_weight", clip * scale)):
+            if strength_problem(value):
+                raise LoraSyntaxError(f"{path}.{key} × global_weight is {value:g}: it must be finite and inside "
+                                      f"{-STRENGTH_LIMIT:g}..{STRENGTH_LIMIT:g} (the strength range)")
         entries.append(LoraEntry(name, weight * scale, clip * scale, category))
     return entries
 

@@ -4,8 +4,10 @@
 2. the same without extension (``style/foo`` → ``style/foo.safetensors``);
 3. a unique basename across all folders (``foo`` → ``style/foo.safetensors``).
 
-Names pass the one safe-name guard (``core.common.names``: no absolute path, ``..``, NUL or over-long name) and
-are compared in Unicode NFC; an ambiguous basename is an error listing the candidates. Diffusers/PEFT folders are
+Names pass the one safe-name guard (``core.common.names``): a name that could leave the folders (absolute path,
+``..``) is refused (``UnsafeLoraName``), while one that cannot be a file name at all (NUL, over-long, or too long
+once an extension is added) is simply not found (``LoraNotFound``, which the Apply node's ``on_missing`` policy
+handles) and never reaches the OS as an ``OSError``. Names are compared in Unicode NFC; an ambiguous basename is an error listing the candidates. Diffusers/PEFT folders are
 found by the one model-folder finder (``core.common.folders``).
 """
 from __future__ import annotations
@@ -45,15 +47,24 @@ def check_name(name: str) -> str:
     try:
         return safe_name(name, "the LoRA folders", "LoRA name")
     except UnsafeName as e:
+        if e.reason in NOT_A_FILE:
+            raise LoraNotFound(f"LoRA name {e}, so no LoRA file has this name; fix the "
+                               "name") from None
         fix = "" if e.reason == "empty" else "; give a name relative to a LoRA folder"
         raise UnsafeLoraName(f"{e}{fix}") from None
 
 
+NOT_A_FILE = ("too long", "nul")  # guard reasons that mean "cannot name a file", not "escapes the folder"
+
+
 def _direct(folder: Path, name: str) -> Path | None:
     p = folder / name
-    if p.is_file():
-        return p
-    return folder_weights(p, DIFFUSERS_WEIGHT_FILES)
+    try:
+        if p.is_file():
+            return p
+        return folder_weights(p, DIFFUSERS_WEIGHT_FILES)
+    except (OSError, ValueError):  # ENAMETOOLONG once an extension is added, and the like: no such file
+        return None
 
 
 def _walk(folder: Path):

@@ -4,10 +4,27 @@ A ``LORA_STACK`` is a list of entries; each entry is a 3-tuple ``(name, model_st
 stacks of Comfyroll and Efficiency Nodes (which unpack ``name, sm, sc = entry``) and ours are interchangeable.
 Our entries are a tuple subclass that also carries ``category``; disabled entries are dropped when a stack is
 built, so every consumer applies exactly what is listed.
+
+Strengths are finite; the strength a LoRA is applied with (entry × the Apply node's multiplier) is inside
+``±STRENGTH_LIMIT``, the range of the strength widgets, whatever form the entry came from (``strength_problem``).
 """
 from __future__ import annotations
 
 import math
+
+STRENGTH_LIMIT = 10.0  # the strength widgets' range (-10..10), and the bound on every effective strength
+
+
+def strength_problem(value) -> str | None:
+    """Why ``value`` cannot be a strength (not a number, not finite, outside ±STRENGTH_LIMIT), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{value!r} is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if abs(value) > STRENGTH_LIMIT:  # an int of any size compares exactly
+        shown = f"{value:g}" if isinstance(value, float) else (str(value) if value.bit_length() < 64 else "a huge number")
+        return f"{shown} is outside {-STRENGTH_LIMIT:g}..{STRENGTH_LIMIT:g}"
+    return None
 
 
 class LoraEntry(tuple):

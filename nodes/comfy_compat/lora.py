@@ -7,8 +7,14 @@ PEFT write them (``unet.…attn1.to_q``, ``base_model.model.…``): ComfyUI 0.3.
 
 ComfyUI internals used here (pinned by ``tests/integration/test_compat_lora.py``): ``comfy.lora.model_lora_keys_unet``
 / ``model_lora_keys_clip``, ``comfy.lora.load_lora``, ``comfy.lora_convert.convert_lora``,
-``comfy.utils.unet_to_diffusers``, a ModelPatcher's ``.model`` (and its ``model_config.unet_config``) and a CLIP's
-``cond_stage_model``. The pure parts (key matching, the report) are in ``core/lora/``.
+``comfy.utils.unet_to_diffusers``, the patch objects ``load_lora`` returns (``comfy.weight_adapter`` LoRA/LoHa/LoKr
+adapters' ``.weights`` tuples, ``("diff"|"set", (tensor, ...))``), a ModelPatcher's ``.model`` (its
+``state_dict()`` — the keys ``add_patches`` accepts — and ``model_config.unet_config``) and a CLIP's
+``cond_stage_model``. The pure parts (key matching, shape and strength checks, the report) are in ``core/lora/``.
+
+Before a patch is added its factors' shapes are checked against the weight it targets (``core.lora.shapes``):
+ComfyUI would only find out at sampling time ("shapes cannot be multiplied") and leave the key out while the report
+said applied. The report counts only patches that fit a weight of the model or text encoder they go to.
 """
 from __future__ import annotations
 
@@ -16,20 +22,25 @@ import dataclasses
 import logging
 import weakref
 
+import math
+
 import comfy.lora
 import comfy.lora_convert
 import comfy.utils
+import comfy.weight_adapter
 import folder_paths
+import torch
 
 from ...core.common import config
 from ...core.common.errors import node_error
 from ...core.common.cache import FileCache
-from ...core.lora.files import LoraFileError, detect_format, read_lora_file
-from ...core.lora.keys import relevant_entries, unmatched_keys
+from ...core.lora.files import LoraFileError, detect_format, non_finite_keys, read_lora_file
+from ...core.lora.keys import relevant_entries, text_encoder_keys, unmatched_keys
 from ...core.lora.metadata import base_family, trigger_words
 from ...core.lora.report import AppliedLora, CacheStats
 from ...core.lora.resolve import LoraNameError, LoraNotFound, resolve_lora
-from ...core.lora.stack import normalise_stack
+from ...core.lora.shapes import narrowed, shape_problem
+from ...core.lora.stack import STRENGTH_LIMIT, normalise_stack, strength_problem
 from .model_family import model_family
 
 logger = logging.getLogger(__name__)
@@ -44,12 +55,26 @@ class LoadedLora:
 
     tensors: dict
     metadata: dict
-    derived: dict = dataclasses.field(default_factory=weakref.WeakKeyDictionary)  # KeyMap -> ...: goes with it
+    non_finite: list = dataclasses.field(default_factory=list)  # keys of tensors holding NaN/inf: refused
+    derived: dict = dataclasses.field(default_factory=weakref.WeakKeyDictionary)  # KeyMap -> Derived: goes with it
+
+
+@dataclasses.dataclass
+class Derived:
+    """A file's patches for one key map: those that fit their weights, and what was left out."""
+
+    patches: dict  # weight key -> patch, for add_patches
+    unmatched: list  # file keys that matched nothing
+    format: str
+    misfit: list  # "module: why", patches whose shapes do not fit their weight
+    no_clip: int  # text-encoder file keys, with no CLIP connected
+    clip_keys: int  # patches that go to the text encoder
+    reach: dict  # weight key -> bound on |delta| at strength 1 (for the overflow check)
 
 
 def _read(path) -> LoadedLora:
     tensors, metadata = read_lora_file(path)
-    return LoadedLora(tensors, metadata)
+    return LoadedLora(tensors, metadata, non_finite_keys(tensors))
 
 
 CACHE = config.configured_cache("lora", _read)  # the one FileCache; budget: loadout.json lora.cache_max_mb
@@ -59,6 +84,8 @@ CACHE = config.configured_cache("lora", _read)  # the one FileCache; budget: loa
 class KeyMap:
     mapping: dict
     clip_targets: frozenset
+    targets: dict = dataclasses.field(default_factory=dict)  # weight key -> (shape, largest value its dtype holds)
+    has_clip: bool = False
 
 
 # KeyMap per (diffusion model, text encoder), identity entries of the one FileCache: dropped when either object
@@ -106,22 +133,112 @@ def _build_key_map(model, clip) -> KeyMap:
                 for prefix in DIFFUSERS_PREFIXES:
                     key_map.setdefault(prefix + dkey[: -len(".weight")], "diffusion_model." + ldm_key)
     clip_targets: set = set()
+    targets: dict = {}
+    if model is not None:
+        targets.update(_weight_targets(model.model))
     if clip is not None:
         clip_map = comfy.lora.model_lora_keys_clip(clip.cond_stage_model, {})
         clip_targets = set(clip_map.values())
         for k, v in clip_map.items():
             key_map.setdefault(k, v)
-    return KeyMap(key_map, frozenset(clip_targets))
+        targets.update(_weight_targets(clip.cond_stage_model))
+    return KeyMap(key_map, frozenset(clip_targets), targets, clip is not None)
+
+
+# Relies on: ModelPatcher.add_patches accepting exactly the keys of its model's state_dict() (the diffusion
+# model for MODEL, cond_stage_model for CLIP).
+def _weight_targets(module) -> dict:
+    out = {}
+    for key, tensor in module.state_dict().items():
+        dtype = tensor.dtype if tensor.is_floating_point() else torch.float32
+        out[key] = (tuple(tensor.shape), torch.finfo(dtype).max)
+    return out
+
+
+def _amax(tensor) -> float:
+    return float(tensor.detach().abs().amax()) if tensor is not None and tensor.numel() else 0.0
+
+
+# Relies on: load_lora's patch objects — LoRAAdapter.weights (up, down, alpha, mid, dora_scale, reshape),
+# LoHaAdapter.weights (w1a, w1b, alpha, w2a, w2b, t1, t2, dora), LoKrAdapter.weights (w1, w2, alpha, w1a, w1b,
+# w2a, w2b, t2, dora), and ("diff", (tensor[, {"pad_weight": ...}])) / ("set", (tensor,)) tuples.
+def _patch_shapes(patch) -> tuple[str, dict, float]:
+    """(kind, tensor shapes, a bound on the patch's |delta| at strength 1 or 0 when not estimated)."""
+    def shape(t):
+        return tuple(t.shape) if t is not None else None
+
+    adapters = comfy.weight_adapter
+    if isinstance(patch, adapters.LoRAAdapter):
+        up, down, alpha, mid, _dora, reshape = patch.weights[:6]
+        reach = 0.0
+        if mid is None and _dora is None:
+            rank = down.shape[0] or 1
+            scale = abs(float(alpha)) / rank if alpha is not None else 1.0
+            reach = scale * _amax(up) * _amax(down) * rank
+        return "lora", {"up": shape(up), "down": shape(down), "mid": shape(mid),
+                        "reshape": tuple(reshape) if reshape is not None else None}, reach
+    if isinstance(patch, adapters.LoHaAdapter):
+        w1a, w1b, _alpha, w2a, w2b, t1, t2 = patch.weights[:7]
+        return "loha", {"w1a": shape(w1a), "w1b": shape(w1b), "w2a": shape(w2a), "w2b": shape(w2b),
+                        "t1": shape(t1), "t2": shape(t2)}, 0.0
+    if isinstance(patch, adapters.LoKrAdapter):
+        w1, w2, _alpha, w1a, w1b, w2a, w2b, t2 = patch.weights[:8]
+        return "lokr", {"w1": shape(w1), "w2": shape(w2), "w1a": shape(w1a), "w1b": shape(w1b),
+                        "w2a": shape(w2a), "w2b": shape(w2b), "t2": shape(t2)}, 0.0
+    if isinstance(patch, tuple) and len(patch) == 2 and patch[0] in ("diff", "set"):
+        values = patch[1]
+        padded = len(values) > 1 and isinstance(values[1], dict) and values[1].get("pad_weight")
+        if padded or not isinstance(values[0], torch.Tensor):
+            return "other", {}, 0.0
+        return patch[0], {"tensor": shape(values[0])}, _amax(values[0]) if patch[0] == "diff" else 0.0
+    return "other", {}, 0.0
 
 
 # Relies on: comfy.lora_convert.convert_lora(state_dict) → the state dict in core's naming, and
-# comfy.lora.load_lora(state_dict, {module name: weight key}, log_missing=False) → {weight key: patch}.
-def lora_patches(tensors: dict, key_map: KeyMap) -> tuple[dict, list[str]]:
-    """(patches for ``add_patches``, the file keys that matched nothing) of a LoRA file for one key map."""
+# comfy.lora.load_lora(state_dict, {module name: weight key}, log_missing=False) → {weight key: patch}, a weight
+# key being a state-dict key or (key, (dim, start, length)) for a slice of it.
+def lora_patches(tensors: dict, key_map: KeyMap) -> Derived:
+    """A LoRA file's patches for one key map, split into those that fit a weight (``patches``) and those that do
+    not (``misfit``), with the file keys that matched nothing."""
     converted = comfy.lora_convert.convert_lora(tensors)
     mapping = relevant_entries(converted, key_map.mapping)
     patches = comfy.lora.load_lora(converted, mapping, log_missing=False)
-    return patches, unmatched_keys(converted, mapping, patches)
+    unmatched = unmatched_keys(converted, mapping, patches)
+    no_clip = 0
+    if not key_map.has_clip:  # text-encoder keys are not "unmatched" when there is no CLIP to patch
+        te = set(text_encoder_keys(unmatched))
+        no_clip, unmatched = len(te), [k for k in unmatched if k not in te]
+    module_of = {}
+    for module, target in mapping.items():
+        module_of.setdefault(target, module)
+    fitting, misfit, reach = {}, [], {}
+    for key, patch in patches.items():
+        weight_key, offset = (key, None) if isinstance(key, str) else (key[0], key[1])
+        target = key_map.targets.get(weight_key)
+        if target is None:
+            continue  # no such weight in the model or text encoder: nothing is patched
+        kind, shapes, bound = _patch_shapes(patch)
+        problem = shape_problem(kind, shapes, narrowed(target[0], offset))
+        if problem:
+            misfit.append(f"{module_of.get(key, weight_key)}: {problem}")
+            continue
+        fitting[key] = patch
+        reach[key] = bound
+    clip_keys = sum(1 for k in fitting if k in key_map.clip_targets)
+    return Derived(fitting, unmatched, detect_format(tensors), misfit, no_clip, clip_keys, reach)
+
+
+def _overflow(derived: Derived, key_map: KeyMap, strength: float, clip_side: bool) -> str | None:
+    """The first patch that, at ``strength``, could add more than its weight's dtype holds (an infinite or NaN
+    weight, so a NaN image), as text; None when every bound is inside."""
+    for key, bound in derived.reach.items():
+        if (key in key_map.clip_targets) != clip_side or not bound:
+            continue
+        weight_key = key if isinstance(key, str) else key[0]
+        limit = key_map.targets[weight_key][1]
+        if not math.isfinite(bound * abs(strength)) or bound * abs(strength) > limit / 2:
+            return f"{weight_key} could change by up to {bound * abs(strength):.3g} (its weights hold {limit:.3g})"
+    return None
 
 
 def files_signature(names) -> str:
@@ -138,12 +255,36 @@ def files_signature(names) -> str:
     return "|".join(parts)
 
 
+def _check_strengths(node: str, entries, multiplier, clip_connected: bool) -> None:
+    """Every effective strength (entry × multiplier) finite and inside ±STRENGTH_LIMIT, before anything runs."""
+    problem = strength_problem(multiplier)
+    if problem:
+        raise node_error(node, "multiplier", problem, f"use a number from {-STRENGTH_LIMIT:g} to {STRENGTH_LIMIT:g}")
+    for index, entry in enumerate(entries, start=1):
+        sides = [("model", entry.model_strength)] + ([("clip", entry.clip_strength)] if clip_connected else [])
+        for side, value in sides:
+            own = strength_problem(value)
+            if own:
+                raise node_error(node, "lora_stack", f"entry {index} ({entry.name}): {side} strength {own}",
+                                 f"use strengths from {-STRENGTH_LIMIT:g} to {STRENGTH_LIMIT:g}")
+            effective = value * multiplier
+            if strength_problem(effective):
+                raise node_error(node, "multiplier", f"entry {index} ({entry.name}): {side} strength {value:g} × "
+                                 f"multiplier {multiplier:g} = {effective:g}, outside {-STRENGTH_LIMIT:g}.."
+                                 f"{STRENGTH_LIMIT:g}", "lower the multiplier or the entry's strength")
+
+
+def _shown(items, n: int = 3) -> str:
+    return "; ".join(items[:n]) + (f"; ... ({len(items)} in all)" if len(items) > n else "")
+
+
 def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: str = "error",
                      node: str = "Apply LoRA stack (Loadout)"):
     """Return (new MODEL, new CLIP or None, [AppliedLora]). The inputs are cloned, never modified."""
     if on_missing not in ON_MISSING:
         raise node_error(node, "on_missing", f"{on_missing!r} is not an option", f"choose one of {list(ON_MISSING)}")
     entries = normalise_stack(stack)
+    _check_strengths(node, entries, multiplier, clip is not None)
     configure_cache()
     new_model = model.clone() if model is not None else None
     new_clip = clip.clone() if clip is not None else None
@@ -177,16 +318,38 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
         except LoraFileError as e:
             raise node_error(node, "lora_stack", f"entry {index} ({path}): {e}") from None
         loaded = looked.value
+        if loaded.non_finite:
+            raise node_error(node, "lora_stack", f"entry {index} ({path}): {path.name} holds NaN or infinite values "
+                             f"in {len(loaded.non_finite)} tensors ({_shown(loaded.non_finite)}), which would make "
+                             "every image NaN", "the file is damaged: download it again, or remove it from the stack")
         metadata = loaded.metadata
         result.cache_hit, result.load_ms = looked.hit, looked.seconds * 1000
         derived = loaded.derived.get(key_map)
         if derived is None:
-            patches, unmatched = lora_patches(loaded.tensors, key_map)
-            derived = (patches, unmatched, detect_format(loaded.tensors))
+            derived = lora_patches(loaded.tensors, key_map)
             loaded.derived[key_map] = derived
-        patches, result.unmatched, result.format = derived
-        result.clip_keys = sum(1 for k in patches if k in key_map.clip_targets)
-        result.unet_keys = len(patches) - result.clip_keys
+        patches = derived.patches
+        result.unmatched, result.format, result.no_clip_keys = derived.unmatched, derived.format, derived.no_clip
+        if derived.misfit:
+            if on_missing == "error":
+                raise node_error(node, "lora_stack", f"entry {index} ({path}): {len(derived.misfit)} keys of "
+                                 f"{path.name} have shapes that do not fit the model's weights "
+                                 f"({_shown(derived.misfit)}): the file is damaged or made for another model",
+                                 "use a LoRA made for this model, or set on_missing to 'skip and report' to apply "
+                                 "only the keys that fit")
+            result.shape_skipped = [m.split(":", 1)[0] for m in derived.misfit]
+            if not patches:
+                result.status = "skipped (shapes do not fit)"
+                continue
+        for side, strength, target in (("model", sm, new_model), ("clip", sc, new_clip)):
+            if strength != 0 and target is not None:
+                overflow = _overflow(derived, key_map, strength, side == "clip")
+                if overflow:
+                    raise node_error(node, "lora_stack", f"entry {index} ({path}): at {side} strength "
+                                     f"{strength:g}, {overflow}: the patched weights would be infinite or NaN",
+                                     "the file's values are far too large: use another file or a smaller strength")
+        result.clip_keys = derived.clip_keys if sc != 0 and new_clip is not None else 0
+        result.unet_keys = (len(patches) - derived.clip_keys) if sm != 0 and new_model is not None else 0
         if sm != 0 and new_model is not None:
             new_model.add_patches(patches, sm)
         if sc != 0 and new_clip is not None:
@@ -201,4 +364,3 @@ def apply_lora_stack(model, clip, stack, multiplier: float = 1.0, on_missing: st
             logger.warning("[Loadout] %s: %d keys of %s matched nothing, e.g. %s", node, len(result.unmatched),
                            path, result.unmatched[:3])
     return new_model, new_clip, results
-

@@ -46,11 +46,14 @@ def test_the_pack_registers_no_http_routes_and_serves_only_its_frontend_scripts(
     for needle in (".routes", "routes.get", "routes.post", "add_route", "add_static", "app.router", "web.get(",
                    "web.post("):
         assert needle not in text, f"pack code mentions {needle}: any route must validate names"
-    # the one use of the server: pushing a node's text to the UI (the offloader's strategy path, as progress text)
-    users = [p for p in PACK_CODE if "PromptServer" in p.read_text()]
-    assert [p.relative_to(REPO).as_posix() for p in users] == ["nodes/comfy_compat/offload.py"]
-    uses = re.findall(r"server\.(\w+)", users[0].read_text())
+    # the uses of the server: pushing a node's text to the UI (the offloader's strategy path, as progress text) and
+    # reading which prompt runs (to scope stack outputs), each in the compat seam
+    users = {p.relative_to(REPO).as_posix(): p for p in PACK_CODE if "PromptServer" in p.read_text()}
+    assert sorted(users) == ["nodes/comfy_compat/execution.py", "nodes/comfy_compat/offload.py"]
+    uses = re.findall(r"server\.(\w+)", users["nodes/comfy_compat/offload.py"].read_text())
     assert set(uses) <= {"send_progress_text"}, uses
+    reads = re.findall(r'"(\w+)", None\)', users["nodes/comfy_compat/execution.py"].read_text())
+    assert set(reads) == {"PromptServer", "instance", "last_prompt_id"}, reads
     web = REPO / "web" / "js"
     assert all(p.suffix == ".js" for p in web.rglob("*") if p.is_file()), "web/js must hold scripts only"
 

@@ -12,7 +12,9 @@ EXPECTED = [("style/a", 0.8, 0.8), ("b", 0.8, 0.5), ("c", 1.0, 1.0)]
 @pytest.mark.parametrize("text", [
     "style/a:0.8\nb:0.8:0.5\n\n# a comment\nc",
     "  style/a : 0.8 \n\tb:0.8:0.5\nc\n",
-    "<lora:style/a:0.8> <lora:b:0.8:0.5> <LORA:c>",
+    "<lora:style/a:0.8> <lora:b:0.5:0.8> <LORA:c>",  # A1111 order: text encoder (clip) first, then UNet
+    "<lora:style/a:0.8> <lora:b:unet=0.8:te=0.5> <LORA:c>",
+    "<lora:style/a:te=0.8> <lora:b:0.5:unet=0.8> <LORA:c:1>",
     '{"enabled": true, "global_weight": 1.0, "models": [{"name": "style/a", "weight": 0.8}, '
     '{"name": "b", "weight": 0.8, "clip_weight": 0.5, "category": "x"}, "c"]}',
     '[{"name": "style/a", "weight": 0.8}, {"name": "b", "weight": 0.8, "clip_weight": 0.5}, "c"]',
@@ -27,7 +29,7 @@ def test_every_form_parses_to_the_same_stack(text):
 
 def test_tags_are_removed_from_the_prompt():
     entries, prompt = parse_stack_text("a castle, <lora:castle:0.7>, at night <lyco:moody:0.5:0.2>\nsecond line")
-    assert [tuple(e) for e in entries] == [("castle", 0.7, 0.7), ("moody", 0.5, 0.2)]
+    assert [tuple(e) for e in entries] == [("castle", 0.7, 0.7), ("moody", 0.2, 0.5)]  # A1111: <lyco:n:te:unet>
     assert prompt == "a castle, at night\nsecond line"
 
 

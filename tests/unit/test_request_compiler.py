@@ -97,6 +97,16 @@ INFO = {
 }
 
 
+def lora_info(files: list[str]) -> dict:
+    """INFO plus the LoRA nodes, with ``files`` in the LoRA folders."""
+    return dict(INFO, LoadoutLoraStack={"input": {"required": {"lora_name": [["None", *files]]}}},
+                LoadoutLoraStackFromText={"input": {"required": {"text": ["STRING", {}]}}},
+                LoadoutApplyLoraStack={"input": {"required": {"model": ["MODEL"], "lora_stack": ["LORA_STACK"],
+                                                              "multiplier": ["FLOAT", {}],
+                                                              "on_missing": [["error", "skip and report"]]},
+                                                 "optional": {"clip": ["CLIP"]}}})
+
+
 def test_validation_against_object_info_names_the_field():
     validate(compile_request({"prompt": "x", "model": "m.safetensors", "width": 64, "height": 64}), INFO)
     with pytest.raises(RequestError, match=r"^model: 'other.safetensors' is not available on the server; "
@@ -106,12 +116,7 @@ def test_validation_against_object_info_names_the_field():
         validate(compile_request({"prompt": "x", "model": "m.safetensors", "width": 16384}), INFO)
     with pytest.raises(RequestError, match=r"^server: node type LoadoutLoraStackFromText is not installed"):
         validate(compile_request({"prompt": "x", "model": "m.safetensors", "lora": ["a"]}), INFO)
-    info = dict(INFO, LoadoutLoraStack={"input": {"required": {"lora_name": [["None", "styles/a.safetensors"]]}}},
-                LoadoutLoraStackFromText={"input": {"required": {"text": ["STRING", {}]}}},
-                LoadoutApplyLoraStack={"input": {"required": {"model": ["MODEL"], "lora_stack": ["LORA_STACK"],
-                                                              "multiplier": ["FLOAT", {}],
-                                                              "on_missing": [["error", "skip and report"]]},
-                                                 "optional": {"clip": ["CLIP"]}}})
+    info = lora_info(["styles/a.safetensors"])
     validate(compile_request({"prompt": "x", "model": "m.safetensors", "lora": ["a", "styles/a"]}), info)
     with pytest.raises(RequestError, match=r"^lora.models\[1\].name: LoRA 'zz' is not in the server's LoRA folders"):
         validate(compile_request({"prompt": "x", "model": "m.safetensors",
