@@ -9,11 +9,12 @@ import folder_paths
 import nodes as comfy_nodes
 
 from ..core.common import config
-from ..core.common.errors import error_text, node_error
+from ..core.common.errors import PICKLE_FIX, error_text, node_error, pickle_refusal_text, refused_pickle
 from ..core.controlnet import folders
 from ..core.controlnet.stack import MAX_STRENGTH, ControlNetEntry, StackError, entries, extend
 from .api import io, ui
 from .comfy_compat.controlnet import load_controlnet_file
+from .comfy_compat.execution import stack_output
 
 logger = logging.getLogger(__name__)
 CACHE = config.configured_cache("controlnet")  # the one FileCache; budget: loadout.json controlnet.cache_max_mb
@@ -47,6 +48,8 @@ def load_controlnet_cached(name: str, node: str):
         try:
             cn = load_controlnet_file(path)
         except Exception as e:  # noqa: BLE001 - safetensors/torch raise many types for corrupt files
+            if refused_pickle(e):
+                raise node_error(node, "control_net_name", pickle_refusal_text(name), PICKLE_FIX) from None
             raise node_error(node, "control_net_name", f"'{name}' could not be read ({type(e).__name__}: "
                              f"{str(e)[:200]})", "the file may be truncated or corrupt: download it again") from e
         if cn is None:
@@ -128,7 +131,7 @@ class LoadoutControlNetStack(io.ComfyNode):
                 entries(control_net_stack)
             except StackError as e:
                 raise node_error(node, "control_net_stack", str(e)) from e
-            return io.NodeOutput(list(control_net_stack or []))
+            return io.NodeOutput(stack_output(control_net_stack or []))
         name = control_net_name
         if control_net is None:
             if control_net_name in (None, "", "None"):
@@ -139,7 +142,7 @@ class LoadoutControlNetStack(io.ComfyNode):
             name = "control_net input"
         try:
             entry = ControlNetEntry(control_net, image, strength, start_percent, end_percent, vae=vae, name=name)
-            return io.NodeOutput(extend(control_net_stack, entry))
+            return io.NodeOutput(stack_output(extend(control_net_stack, entry)))
         except StackError as e:
             raise node_error(node, "control_net_stack", str(e)) from e
 

@@ -7,6 +7,7 @@ import json
 from .api import io
 from .preprocessors import (
     CATEGORY,
+    LIMITS_NOTE,
     check_common,
     common_inputs,
     first_error,
@@ -28,7 +29,7 @@ class LoadoutPosePreprocessor(io.ComfyNode):
             description=("Body (18 OpenPose points), optional hands and face from MediaPipe's shipped models, drawn "
                          "in the standard OpenPose style for OpenPose ControlNets, plus the keypoints as OpenPose "
                          "JSON (a list, one document per image, in pixels of the output image). MediaPipe finds one "
-                         "person."),
+                         "person.") + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Boolean.Input("body", default=True, tooltip="Detect and draw the body."),

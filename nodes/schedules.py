@@ -35,8 +35,9 @@ def _param_inputs() -> list:
         return io.Float.Input(name, optional=True, tooltip=tooltip, **spec)
 
     return [
-        p("rho", "karras_custom / polyexponential: the rho exponent (7 = Karras et al.).",
-          default=7.0, min=0.01, max=100.0, step=0.01),
+        p("rho", "karras_custom / polyexponential: the rho exponent; 0 = the default of core's node for the "
+          "schedule (KarrasScheduler 7, as Karras et al.; PolyexponentialScheduler 1).",
+          default=0.0, min=0.0, max=100.0, step=0.01),
         p("sigma_min", "*_custom, polyexponential, laplace, kl_optimal_range: lowest sigma; 0 = the model's.",
           default=0.0, min=0.0, max=5000.0, step=0.001, round=False),
         p("sigma_max", "*_custom, polyexponential, laplace, kl_optimal_range: highest sigma; 0 = the model's.",
@@ -109,7 +110,10 @@ class LoadoutScheduler(io.ComfyNode):
                          "schedulers (read live), Karras/exponential/polyexponential/Laplace/VP with parameters, "
                          "Align Your Steps, GITS, beta variants, diffusers' timestep spacings (leading/trailing/"
                          "linspace) and sigma conversions, DDIM/LCM/Turbo timesteps, or auto (by the model's family "
-                         "and type). denoise < 1 takes the tail of a longer schedule, as core's BasicScheduler does."),
+                         "and type). denoise < 1 shortens it as core's own node for it does: the tail of a longer "
+                         "schedule (BasicScheduler), AYS/GITS the last steps × denoise steps, sd_turbo later "
+                         "timesteps. rho 0 (the default) takes core's default for the schedule: 7 for karras_custom, 1 for "
+                         "polyexponential."),
             inputs=[
                 io.Model.Input("model", tooltip="The model the schedule is for (its sigma range and timesteps)."),
                 io.Combo.Input("schedule", options=_schedule_names(), default="karras", tooltip=(

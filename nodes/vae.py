@@ -17,7 +17,7 @@ import comfy.utils
 import torch
 
 from ..core.common import config
-from ..core.common.errors import error_text, node_error
+from ..core.common.errors import PICKLE_FIX, error_text, node_error, pickle_refusal_text, refused_pickle
 from ..core.common.oom import is_oom
 from .api import io, ui
 from .comfy_compat import devices, vae as vae_compat
@@ -451,6 +451,8 @@ class LoadoutVAESelect(io.ComfyNode):
             try:
                 chosen = vae_compat.load_named(name, wanted)
             except Exception as e:  # noqa: BLE001 - safetensors and torch raise many types for bad files
+                if refused_pickle(e):
+                    raise node_error(node, "vae_name", pickle_refusal_text(name), PICKLE_FIX) from None
                 raise node_error(node, "vae_name", f"{name} could not be loaded ({type(e).__name__}: {str(e)[:200]})",
                                  "the file may be truncated or not a VAE: download it again or pick another") from e
         elif wanted is None or wanted == vae_compat.parts(vae).dtype:

@@ -4,13 +4,47 @@ Conventions (every preprocessor follows them):
 - a preprocessor takes one ``HxWx3 uint8`` RGB image, already at detection size, and returns its map as
   ``HxW`` or ``HxWx3 uint8``; batching, resizing and ComfyUI tensors are the node's business;
 - ``resolution`` is the short side used for detection, rounded to a multiple of 64 as ControlNet 1.1 did;
-  the long side keeps the aspect ratio and is rounded to a multiple of 64 too.
+  the long side keeps the aspect ratio and is rounded to a multiple of 64 too;
+- the detection image is bounded (``DETECTION_SIDE_MAX`` px on the long side, ``DETECTION_PIXELS_MAX`` pixels) and a
+  batch kept at detection size by ``BATCH_PIXELS_MAX`` pixels in all: ``check_detection`` refuses a larger one before
+  anything is allocated (a 1x4096 strip at resolution 512 would otherwise be a 64 x 2 M px, ~1 Gpx canvas).
 """
 from __future__ import annotations
 
 import numpy as np
 
 MULTIPLE = 64
+DETECTION_SIDE_MAX = 8192  # the long side of the detection image, px (the resolution widget's maximum)
+DETECTION_PIXELS_MAX = 64 * 1024 * 1024  # 64 MP: one detection image (8192 x 8192)
+BATCH_PIXELS_MAX = 256 * 1024 * 1024  # 256 MP: every image of one output batch together (3 GB as float32 RGB)
+
+
+class SizeLimitError(ValueError):
+    """An image, canvas or batch beyond the documented limits; the message says which limit and by how much."""
+
+
+def megapixels(pixels: int) -> str:
+    return f"{pixels / (1024 * 1024):,.1f} MP"
+
+
+def check_detection(height: int, width: int, resolution: int, batch: int = 1, keep_detection_size: bool = False
+                    ) -> tuple[int, int]:
+    """The detection (height, width) of an ``height`` x ``width`` image at ``resolution``, or ``SizeLimitError``
+    when it is beyond the limits: long side ``DETECTION_SIDE_MAX``, ``DETECTION_PIXELS_MAX`` pixels, and (when the
+    batch keeps the detection size) ``BATCH_PIXELS_MAX`` pixels for the ``batch`` images together. Pure arithmetic:
+    nothing is allocated."""
+    h, w = detection_size(height, width, resolution)
+    where = f"a {width}x{height} image at resolution {resolution} is detected at {w}x{h}"
+    if max(h, w) > DETECTION_SIDE_MAX or h * w > DETECTION_PIXELS_MAX:
+        longest = max(height, width) / min(height, width)
+        ratio = DETECTION_SIDE_MAX / (round(resolution / MULTIPLE) * MULTIPLE or MULTIPLE)
+        raise SizeLimitError(f"{where} ({megapixels(h * w)}), beyond the limit of {DETECTION_SIDE_MAX} px on the "
+                             f"long side and {megapixels(DETECTION_PIXELS_MAX)} (aspect ratio {longest:,.1f}:1; at "
+                             f"this resolution at most {ratio:g}:1)")
+    if keep_detection_size and batch * h * w > BATCH_PIXELS_MAX:
+        raise SizeLimitError(f"{where}; {batch} of them kept at detection size make {megapixels(batch * h * w)}, "
+                             f"beyond the batch limit of {megapixels(BATCH_PIXELS_MAX)}")
+    return h, w
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
@@ -92,6 +126,7 @@ def resize(image: np.ndarray, height: int, width: int, nearest: bool = False) ->
 
 
 def resize_for_detection(image_u8: np.ndarray, resolution: int) -> np.ndarray:
-    """Resize an ``HxWx3 uint8`` image to its detection size (see ``detection_size``)."""
-    h, w = detection_size(image_u8.shape[0], image_u8.shape[1], resolution)
+    """Resize an ``HxWx3 uint8`` image to its detection size (see ``detection_size``; ``SizeLimitError`` beyond the
+    limits of ``check_detection``)."""
+    h, w = check_detection(image_u8.shape[0], image_u8.shape[1], resolution)
     return resize(image_u8, h, w)

@@ -29,3 +29,25 @@ class LoadoutError(ValueError):
 def node_error(node: str, input: str | None, what: str, fix: str = "") -> LoadoutError:
     """The exception to raise: ``raise node_error("Apply LoRA stack (Loadout)", "lora_stack", "...", "...")``."""
     return LoadoutError(node, input, what, fix)
+
+
+PICKLE_FIX = "use a .safetensors copy of it from a trusted source (Loadout never runs pickled code)"
+
+
+def refused_pickle(e: BaseException) -> bool:
+    """True when ``e`` is torch's ``weights_only`` unpickler refusing a file because it holds pickled code
+    (objects other than tensors), as ComfyUI's safe loader raises it (its message advises ``weights_only=False``,
+    which a user must not follow for a file from an unknown source)."""
+    import pickle
+
+    while e is not None:
+        if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def pickle_refusal_text(name: str) -> str:
+    """The ``what`` of an error for a refused pickled file."""
+    return (f"'{name}' was refused: it holds pickled code (objects other than tensors, which could run code when "
+            "loaded), so it was not loaded")

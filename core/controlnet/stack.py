@@ -39,10 +39,12 @@ class StackError(ValueError):
 
 
 def validate(strength: float, start: float, end: float, where: str) -> None:
-    if not 0.0 <= strength <= MAX_STRENGTH:
-        raise StackError(f"{where}: strength {strength} is outside 0–{MAX_STRENGTH:g}")
+    """What core's ``ControlNetApplyAdvanced.apply_controlnet`` applies: a finite strength from -10 to 10 (a
+    negative one steers away from the hint; Comfyroll's stack allows -10..10; 0 is skipped as core skips it)."""
+    if not -MAX_STRENGTH <= strength <= MAX_STRENGTH:  # NaN fails too
+        raise StackError(f"{where}: strength {strength} is outside -{MAX_STRENGTH:g}–{MAX_STRENGTH:g}")
     if not (0.0 <= start <= 1.0 and 0.0 <= end <= 1.0):
-        raise StackError(f"{where}: start_percent and end_percent must lie in 0–1, got {start} and {end}")
+        raise StackError(f"{where}: start_percent and end_percent must lie in 0–1, got {start} and {end}")  # NaN too
     if start > end:
         raise StackError(f"{where}: start_percent {start} is after end_percent {end}; the net would never act")
 

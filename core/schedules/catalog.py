@@ -31,9 +31,14 @@ class SamplingInfo:
     sigma_at: Callable[[torch.Tensor], torch.Tensor] | None = None  # ComfyUI's model_sampling.sigma(timestep)
 
 
+# rho 0 ("the schedule's default") means what core's node for the schedule defaults to: KarrasScheduler 7.0
+# (Karras et al.), PolyexponentialScheduler 1.0
+RHO_DEFAULTS = {"karras_custom": 7.0, "polyexponential": 1.0}
+
+
 @dataclass(frozen=True)
 class ScheduleParams:
-    rho: float = 7.0
+    rho: float = 0.0  # 0: the schedule's own default, as core's node for it has (RHO_DEFAULTS)
     sigma_min: float = 0.0  # 0: the model's
     sigma_max: float = 0.0  # 0: the model's
     alpha: float = 0.6
@@ -44,6 +49,10 @@ class ScheduleParams:
     vp_beta_min: float = 0.1
     vp_eps_s: float = 0.001
     gits_coeff: float = 1.2
+
+    def rho_for(self, schedule: str) -> float:
+        """rho for ``schedule``: the one given, or (0) the default of core's node for that schedule."""
+        return self.rho if self.rho > 0 else RHO_DEFAULTS[schedule]
 
     def range(self, info: SamplingInfo) -> tuple[float, float]:
         lo = self.sigma_min if self.sigma_min > 0 else float(info.sigma_min)
@@ -59,6 +68,10 @@ class Schedule:
     params: tuple = ()
     needs_table: bool = False
     source: str = "Loadout"
+    # how denoise < 1 shortens it, as core's own node for it does: "basic" (BasicScheduler: the tail of a longer
+    # schedule), "tail" (AlignYourStepsScheduler / GITSScheduler: the last round(steps * denoise) steps of this one),
+    # "turbo" (SDTurboScheduler: later timesteps)
+    denoise_rule: str = "basic"
 
 
 def _table(info: SamplingInfo, name: str) -> np.ndarray:
@@ -75,8 +88,11 @@ def _diffusers(spacing="linspace", conversion="interp"):
     return run
 
 
-def _sd_turbo(info, n, p):
-    ts = ds.sd_turbo_timesteps(n)
+def _sd_turbo(info, n, p, denoise: float = 1.0):
+    ts = ds.sd_turbo_timesteps(n, denoise)
+    if not len(ts):  # denoise 0: core's node returns the final 0 alone
+        _table(info, "sd_turbo")
+        return torch.FloatTensor([0.0])
     if info.sigma_at is None:
         return ds.timesteps_to_sigmas(_table(info, "sd_turbo"), ts)
     _table(info, "sd_turbo")
@@ -92,11 +108,13 @@ def _gits(info, n, p):
 
 OURS = [
     Schedule("karras_custom", "Karras rho-schedule with your rho and sigma range (0 = the model's)",
-             lambda i, n, p: f.karras(n, *p.range(i), rho=p.rho), ("rho", "sigma_min", "sigma_max")),
+             lambda i, n, p: f.karras(n, *p.range(i), rho=p.rho_for("karras_custom")),
+             ("rho", "sigma_min", "sigma_max")),
     Schedule("exponential_custom", "uniform in log sigma over your sigma range (0 = the model's)",
              lambda i, n, p: f.exponential(n, *p.range(i)), ("sigma_min", "sigma_max")),
     Schedule("polyexponential", "log sigma a power (rho) of the ramp; rho 1 = exponential",
-             lambda i, n, p: f.polyexponential(n, *p.range(i), rho=p.rho), ("rho", "sigma_min", "sigma_max")),
+             lambda i, n, p: f.polyexponential(n, *p.range(i), rho=p.rho_for("polyexponential")),
+             ("rho", "sigma_min", "sigma_max")),
     Schedule("laplace", "steps concentrated around sigma = e^mu (Laplace quantiles, scale laplace_beta)",
              lambda i, n, p: f.laplace(n, *p.range(i), mu=p.mu, beta=p.laplace_beta),
              ("mu", "laplace_beta", "sigma_min", "sigma_max")),
@@ -109,15 +127,17 @@ OURS = [
              lambda i, n, p: f.beta_from_table(torch.from_numpy(_table(i, "beta_sharp")), n, 0.5, 0.7),
              needs_table=True),
     Schedule("ays_sd1", "Align Your Steps levels for SD1.x (NVIDIA), interpolated beyond 10 steps",
-             lambda i, n, p: f.align_your_steps("SD1", n)),
+             lambda i, n, p: f.align_your_steps("SD1", n), denoise_rule="tail"),
     Schedule("ays_sdxl", "Align Your Steps levels for SDXL (NVIDIA), interpolated beyond 10 steps",
-             lambda i, n, p: f.align_your_steps("SDXL", n)),
+             lambda i, n, p: f.align_your_steps("SDXL", n), denoise_rule="tail"),
     Schedule("ays_svd", "Align Your Steps levels for Stable Video Diffusion",
-             lambda i, n, p: f.align_your_steps("SVD", n)),
-    Schedule("gits", "GITS searched time steps (coefficient gits_coeff, 0.80–1.50)", _gits, ("gits_coeff",)),
+             lambda i, n, p: f.align_your_steps("SVD", n), denoise_rule="tail"),
+    Schedule("gits", "GITS searched time steps (coefficient gits_coeff, 0.80–1.50)", _gits, ("gits_coeff",),
+             denoise_rule="tail"),
     Schedule("kl_optimal_range", "KL-optimal (uniform in arctan sigma) over your sigma range",
              lambda i, n, p: f.kl_optimal(n, *p.range(i)), ("sigma_min", "sigma_max")),
-    Schedule("sd_turbo", "SD/SDXL-Turbo timesteps 999, 899, … (1–10 steps)", _sd_turbo, needs_table=True),
+    Schedule("sd_turbo", "SD/SDXL-Turbo timesteps 999, 899, … (1–10 steps)", _sd_turbo, needs_table=True,
+             denoise_rule="turbo"),
     Schedule("diffusers_leading", "diffusers Euler, timestep_spacing='leading' (SD/SDXL repo configs)",
              _diffusers("leading"), needs_table=True, source="diffusers"),
     Schedule("diffusers_trailing", "diffusers Euler, timestep_spacing='trailing' (zero-SNR / few-step)",
@@ -155,8 +175,14 @@ def describe(name: str) -> str:
 
 def compute(name: str, info: SamplingInfo, steps: int, denoise: float = 1.0,
             params: ScheduleParams | None = None) -> torch.Tensor:
-    """SIGMAS for a named schedule, with core's denoise rule (a longer schedule's tail)."""
+    """SIGMAS for a named schedule, shortened for denoise < 1 by the rule of core's own node for it (BasicScheduler's
+    for core's names and most of ours; AYS, GITS and SD-Turbo as their core nodes do: ``Schedule.denoise_rule``)."""
     params = params or ScheduleParams()
+    ours = BY_NAME.get(name) if name not in info.core_names else None
+    if ours is not None and ours.denoise_rule == "turbo":
+        return _sd_turbo(info, steps, params, max(0.0, min(1.0, denoise))).float()
+    if ours is not None and ours.denoise_rule == "tail":
+        return f.tail_for_denoise(ours.compute(info, steps, params), steps, denoise).float()
     if name in info.core_names:
         if info.core is None:
             raise ValueError(f"core schedule '{name}' needs ComfyUI's calculate_sigmas")

@@ -157,3 +157,17 @@ def truncate_for_denoise(full_for, steps: int, denoise: float) -> torch.Tensor:
     total = steps if denoise >= 1 else int(steps / denoise)
     # core keeps at most steps + 1 values even at denoise 1 (ddim_uniform can return one more)
     return full_for(total)[-(steps + 1):]
+
+
+def tail_for_denoise(full: torch.Tensor, steps: int, denoise: float) -> torch.Tensor:
+    """The denoise rule of core's AlignYourStepsScheduler and GITSScheduler nodes (not BasicScheduler's): the
+    ``steps``-step schedule ``full``, of which the last round(steps * denoise) steps are kept, the final sigma 0.
+    denoise <= 0 gives an empty SIGMAS."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if denoise <= 0:
+        return torch.FloatTensor([])
+    keep = steps if denoise >= 1 else round(steps * denoise)
+    out = full[-(keep + 1):].clone()
+    out[-1] = 0
+    return out

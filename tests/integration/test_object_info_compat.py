@@ -25,6 +25,10 @@ Normalisations (the only differences tolerated, all of them V1 → V3 serialisat
 - Hidden inputs: V1 served ``{"unique_id": "UNIQUE_ID"}``, V3 ``{"unique_id": ["UNIQUE_ID"]}`` and adds ``prompt`` /
   ``extra_pnginfo`` to output nodes: every hidden input of the fixture must be there with the same type.
 
+Deliberate changes (``CHANGED``): an option value a later issue changed on purpose, where a saved workflow keeps
+loading and keeps its stored widget values (a tooltip's text; a default, which only a new node takes). Each lists
+the value now served and why; the fixture keeps the V1 value, so the table is the record of what moved.
+
 ``compat_problems(v1, live)`` returns readable differences (empty when compatible); the test asserts it is empty.
 """
 from __future__ import annotations
@@ -47,6 +51,24 @@ FOLDER_COMBOS = {
     ("LoadoutSegmentationPreprocessor", "model"),
 }
 SECTIONS = ("required", "optional")
+
+# (node, input, option) -> (the value served now, why): see "Deliberate changes" above
+CHANGED = {
+    ("LoadoutLoraStackFromText", "text", "tooltip"): (
+        "LoRAs as lines (name[:model[:clip]]), as A1111 tags in a prompt (<lora:name:te[:unet]>: the first number is "
+        "the text encoder's, the second the model's; or te=/unet=), or as the JSON request form. Strengths: finite, "
+        "-10..10. Names are resolved when applied: relative path, without extension, or a unique file name.",
+        "#17: the tag form follows A1111's order; the strength bounds every form enforces"),
+    ("LoadoutApplyLoraStack", "on_missing", "tooltip"): (
+        "A LoRA file that cannot be found (or a name that cannot be a file), or keys whose shapes do not fit the "
+        "model: stop with an error, or skip them and say so in the report.",
+        "#17: on_missing also covers impossible names and shape mismatches"),
+    ("LoadoutScheduler", "rho", "default"): (0.0, "#17: 0 = the default of core's node for the schedule (7 / 1)"),
+    ("LoadoutScheduler", "rho", "min"): (0.0, "#17: 0 is now a value (the schedule's default)"),
+    ("LoadoutScheduler", "rho", "tooltip"): (
+        "karras_custom / polyexponential: the rho exponent; 0 = the default of core's node for the schedule "
+        "(KarrasScheduler 7, as Karras et al.; PolyexponentialScheduler 1).", "#17: says what 0 means"),
+}
 
 
 def _combo_options(spec) -> list | None:
@@ -89,6 +111,7 @@ def _input_problems(node: str, name: str, old, new) -> list[str]:
         problems.append(f"{where}: type {old[0]!r} became {new[0]!r}")
     old_opts, new_opts = _spec_options(old), _spec_options(new)
     for key, value in old_opts.items():
+        value = CHANGED.get((node, name, key), (value,))[0]
         if key not in new_opts:
             problems.append(f"{where}: option {key!r} (was {value!r}) is gone")
         elif not _same_value(new_opts[key], value):
@@ -156,6 +179,13 @@ def compat_problems(v1: dict, live: dict) -> list[str]:
     for node, old in v1.items():
         problems += node_problems(node, old, live.get(node), ksampler_lists(live))
     return problems
+
+
+def test_every_deliberate_change_names_a_fixture_option_that_moved():
+    for (node, name, key), (value, why) in CHANGED.items():
+        spec = next((V1[node]["input"][s][name] for s in SECTIONS if name in (V1[node]["input"].get(s) or {})), None)
+        assert spec is not None and key in _spec_options(spec), (node, name, key)
+        assert not _same_value(_spec_options(spec)[key], value) and why.startswith("#"), (node, name, key)
 
 
 def test_fixture_is_the_v1_node_set():

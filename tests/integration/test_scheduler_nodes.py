@@ -47,6 +47,12 @@ PAIRS = {  # our node → the core node computing the same schedule
     "polyexponential": (ours("polyexponential", 9, rho=2.0, sigma_min=SMIN, sigma_max=SMAX), {
         "class_type": "PolyexponentialScheduler", "inputs": {"steps": 9, "sigma_max": SMAX, "sigma_min": SMIN,
                                                              "rho": 2.0}}),
+    # rho left out: the default of core's node for each schedule (PolyexponentialScheduler 1, KarrasScheduler 7)
+    "polyexponential_default_rho": (ours("polyexponential", 9, sigma_min=SMIN, sigma_max=SMAX), {
+        "class_type": "PolyexponentialScheduler", "inputs": {"steps": 9, "sigma_max": SMAX, "sigma_min": SMIN,
+                                                             "rho": 1.0}}),
+    "karras_custom_default_rho": (ours("karras_custom", 9, rho=0.0, sigma_min=0.05, sigma_max=10.0), {
+        "class_type": "KarrasScheduler", "inputs": {"steps": 9, "sigma_max": 10.0, "sigma_min": 0.05, "rho": 7.0}}),
     "laplace": (ours("laplace", 9, mu=0.5, laplace_beta=0.7, sigma_min=SMIN, sigma_max=SMAX), {
         "class_type": "LaplaceScheduler", "inputs": {"steps": 9, "sigma_max": SMAX, "sigma_min": SMIN, "mu": 0.5,
                                                      "beta": 0.7}}),

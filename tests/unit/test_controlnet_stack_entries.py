@@ -27,7 +27,10 @@ def test_foreign_forms_are_accepted():
 @pytest.mark.parametrize("entry,needle", [
     (("name.safetensors", IMG, 1.0, 0.0, 1.0), "not a loaded ControlNet"),
     ((object(), None, 1.0, 0.0, 1.0), "IMAGE batch"),
-    ((object(), IMG, 11.0, 0.0, 1.0), "outside 0–10"),
+    ((object(), IMG, 11.0, 0.0, 1.0), "outside -10–10"),
+    ((object(), IMG, -10.5, 0.0, 1.0), "outside -10–10"),
+    ((object(), IMG, float("nan"), 0.0, 1.0), "outside -10–10"),
+    ((object(), IMG, 1.0, float("nan"), 1.0), "must lie in 0–1"),
     ((object(), IMG, 1.0, 0.6, 0.5), "after end_percent"),
     ((object(), IMG, 1.0, 0.0, 1.5), "must lie in 0–1"),
     ((object(), IMG), "expected (control_net"),
@@ -36,6 +39,12 @@ def test_bad_entries_name_the_entry_and_the_problem(entry, needle):
     with pytest.raises(StackError, match="entry 2") as e:
         entries([(object(), IMG, 1.0, 0.0, 1.0), entry])
     assert needle in str(e.value)
+
+
+def test_negative_strengths_are_accepted_as_core_applies_them():
+    """Comfyroll's stack allows -10..10 and core's apply_controlnet applies a negative strength: so do we."""
+    got = entries([(object(), IMG, -2.5, 0.0, 1.0), (object(), IMG, -10.0), (object(), IMG, 10.0, 0.2, 0.8)])
+    assert [r.strength for r in got] == [-2.5, -10.0, 10.0]
 
 
 def test_extend_never_modifies_the_received_stack():
