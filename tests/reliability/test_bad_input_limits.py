@@ -16,7 +16,7 @@ import pytest
 import torch
 from harness.graphs import TINY_CONTROLNET, TINY_KOHYA, TINY_SD15
 from harness.inprocess import run_node
-from harness.paths import harness
+from harness.paths import cache_dir, harness
 from test_bad_input_corpus import PRE, SENTINEL, Boom, photo_graph, run_good, texts
 
 RSS_BOUND = 256 * 1024 * 1024  # an unchecked case allocates gigabytes; a refused one next to nothing
@@ -169,6 +169,11 @@ def test_limit_case_fails_fast_and_the_server_stays_exact(comfy, baseline, case)
         assert needle in message, f"{case}: {needle!r} not in:\n{message[:1500]}"
     for needle in absent:
         assert needle not in message, f"{case}: {needle!r} in:\n{message[:1500]}"
+    # what each case cost, for the record (the closing notes quote it): $LOADOUT_CACHE/logs/limit-cases.json
+    record = cache_dir() / "logs" / "limit-cases.json"
+    seen = json.loads(record.read_text()) if record.exists() else {}
+    seen[case] = {"seconds": round(seconds, 2), "rss_growth_mib": round(grown / 2 ** 20, 1)}
+    record.write_text(json.dumps(seen, indent=1, sort_keys=True))
     if outcome == MEM:
         assert seconds < SECONDS_BOUND, f"{case}: took {seconds:.1f} s"
         assert grown < RSS_BOUND, f"{case}: the server grew by {grown / 2 ** 20:,.0f} MiB"
