@@ -147,3 +147,22 @@ def test_print_graph_compiles_and_validates_without_running(comfy, tmp_path):
     proc = run_script("loadout-requests", path, "--url", comfy.url, "--print-graph")
     assert proc.returncode == 2
     assert "invalid: controlnet[0].model: 'nope.safetensors' is not available on the server" in proc.stdout
+
+
+def test_requests_list_every_unknown_lora_name_against_the_real_server(comfy, tmp_path):
+    """200 LoRA names the server does not have: the result names them all (the first 20 and a count), not just the
+    first; the valid request beside it runs (NFD names through the server: tests/reliability/test_bad_input_lora.py)."""
+    names = [f"missing-{i}" for i in range(200)]
+    requests = [{"prompt": "x", "model": TINY_SD15, "lora": [TINY_KOHYA, *names], "width": 64, "height": 64,
+                 "steps": 2},
+                {"prompt": "y", "model": TINY_SD15, "lora": [TINY_KOHYA], "width": 64, "height": 64, "steps": 2}]
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps(requests))
+    proc = run_script("loadout-requests", path, "--url", comfy.url, "--out", tmp_path / "out", "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["status"] for r in results] == ["invalid", "ok"], results
+    error = results[0]["error"]
+    assert error.startswith("lora.models: 200 LoRA names are not in the server's LoRA folders: "
+                            "lora.models[1] 'missing-0'"), error
+    assert "missing-19'" in error and "and 180 more" in error and len(error) < 2000, error
