@@ -20,6 +20,22 @@ else ifneq ($(filter-out 0.3.75,$(COMFY)),)
 else
   export LOADOUT_COMFY :=
 endif
+# FRONTEND selects another ComfyUI frontend than the one the ComfyUI under test bundles: a comfyui-frontend-package
+# release from PyPI (FRONTEND=1.58: the newest 1.58.x; FRONTEND=1.58.1: that one), fetched once into the cache by
+# scripts/frontend.sh and served with --front-end-root by every server the tests start, e.g.
+# `make test-browser COMFY=0.33 FRONTEND=1.58`.
+FRONTEND ?=
+ifneq ($(FRONTEND),)
+  FRONTEND_ROOT := $(shell bash scripts/frontend.sh $(FRONTEND))
+  ifeq ($(FRONTEND_ROOT),)
+    $(error FRONTEND=$(FRONTEND): scripts/frontend.sh found no such comfyui-frontend-package release)
+  endif
+  export LOADOUT_SERVER_ARGS := $(LOADOUT_SERVER_ARGS) --front-end-root $(FRONTEND_ROOT)
+  export LOADOUT_FRONTEND := $(FRONTEND)
+endif
+# The browser layer (the real frontend in headless chromium): also part of `make test`.
+BROWSER_TESTS := tests/integration/test_frontend_reports.py tests/integration/test_frontend_workflows.py \
+  tests/integration/test_saved_workflows_v1.py
 SKIP ?=
 PYTEST_ARGS ?=  # e.g. PYTEST_ARGS="-x --junitxml=out/junit.xml"
 VENV ?= $(CURDIR)/.venv
@@ -27,7 +43,7 @@ PY := $(VENV)/bin/python
 export LOADOUT_VENV := $(VENV)
 NAME ?=
 
-.PHONY: all provision models test test-unit test-integration test-workflows test-reliability soak demo bench bench-gpu gpu-prepare run requests clean
+.PHONY: all provision models test test-browser test-unit test-integration test-workflows test-reliability soak demo bench bench-gpu gpu-prepare run requests clean
 
 all: test
 
@@ -39,6 +55,9 @@ models: provision
 
 test: models
 	$(SKIP)$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-browser: models
+	$(SKIP)$(PY) -m pytest $(BROWSER_TESTS) $(PYTEST_ARGS)
 
 test-unit: provision
 	$(SKIP)$(PY) -m pytest tests/unit $(PYTEST_ARGS)

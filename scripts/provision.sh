@@ -194,6 +194,18 @@ if [ ! -f "$CACHE/comfy-cli/.tracking-disabled" ]; then
   touch "$CACHE/comfy-cli/.tracking-disabled"
 fi
 
+# 6b. the browser the frontend tests drive: Debian's chromium (Playwright never downloads one). Installed where this
+# user can (root with apt-get, as .ci/run does); otherwise the browser tests skip and pytest's summary says so.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${LOADOUT_NO_CHROMIUM:-}" ]; then
+    log "installing Debian's chromium for the browser tests (LOADOUT_NO_CHROMIUM=1 skips this)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || log "chromium could not be installed: the browser tests will skip"
+  else
+    log "no chromium: the browser tests will skip (install Debian's chromium: sudo apt-get install chromium)"
+  fi
+fi
+
 # 7. where things are, for the Python side ----------------------------------------------------------------
 cat > "$ENV_FILE" <<EOF
 {"comfyui": "$COMFY", "harness": "$HARNESS", "venv": "$VENV", "repo": "$REPO", "comfy_cli_config": "$CACHE/comfy-cli"}

@@ -46,6 +46,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("session_last") is not None)  # stable: order kept otherwise
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line at the end when the browser layer was skipped for want of chromium (and how to enable it)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "chromium is not installed" in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(
+            f"[loadout] browser layer skipped ({len(skipped)} tests): Debian's chromium is not installed; "
+            "install it (sudo apt-get install chromium; `make provision` does it when run as root) and rerun")
+
+
 class Comfy:
     """The session's ComfyUI: HTTP client plus the server's log, with failures that show the node error."""
 
