@@ -42,4 +42,9 @@ def run_node(node_cls, hidden: dict | None = None, **inputs):
     """Run a V3 node class in this process as ComfyUI's executor does: on a class clone carrying the hidden
     inputs (``{"UNIQUE_ID": "7"}``, ``{"PROMPT": ...}``), with the inputs by name. Returns its ``io.NodeOutput``
     (index it like the old result tuple; ``.ui`` holds the UI part)."""
-    return node_cls.PREPARE_CLASS_CLONE(hidden or {}).execute(**inputs)
+    from comfy_api.latest import _io  # noqa: PLC0415 - ComfyUI is importable only once the harness set it up
+
+    # ComfyUI 0.3.75 takes the hidden inputs themselves; 0.3x's executor passes its V3 data,
+    # {"hidden_inputs": {...}}, read by HiddenHolder.from_v3_data
+    v3_data = {"hidden_inputs": hidden} if hasattr(_io.HiddenHolder, "from_v3_data") and hidden else hidden
+    return node_cls.PREPARE_CLASS_CLONE(v3_data or {}).execute(**inputs)
