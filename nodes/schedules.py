@@ -112,8 +112,8 @@ class LoadoutScheduler(io.ComfyNode):
                          "linspace) and sigma conversions, DDIM/LCM/Turbo timesteps, or auto (by the model's family "
                          "and type). denoise < 1 shortens it as core's own node for it does: the tail of a longer "
                          "schedule (BasicScheduler), AYS/GITS the last steps × denoise steps, sd_turbo later "
-                         "timesteps. rho 0 (the default) takes core's default for the schedule: 7 for karras_custom, 1 for "
-                         "polyexponential."),
+                         "timesteps. rho 0 (the default) takes core's default for the schedule: 7 for "
+                         "karras_custom, 1 for polyexponential."),
             inputs=[
                 io.Model.Input("model", tooltip="The model the schedule is for (its sigma range and timesteps)."),
                 io.Combo.Input("schedule", options=_schedule_names(), default="karras", tooltip=(

@@ -5,6 +5,8 @@ import json
 import pickle
 from pathlib import Path
 
+from ..common.errors import PICKLE_FIX, pickle_refusal_text
+
 
 class LoraFileError(ValueError):
     """A LoRA file that cannot be used; the message names the file and the fix."""
@@ -31,9 +33,8 @@ def read_lora_file(path) -> tuple[dict, dict]:
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise LoraFileError(f"{path.name} was refused: it contains pickled objects other than tensors, which "
-                            f"could run code ({str(e).splitlines()[0][:200]}). Convert it to .safetensors "
-                            "from a trusted source.") from None
+        raise LoraFileError(f"{pickle_refusal_text(path.name)} ({str(e).splitlines()[0][:200]}); "
+                            f"{PICKLE_FIX}") from None
     except Exception as e:  # noqa: BLE001 - torch's unpickler raises IndexError, KeyError, ... on garbage
         raise LoraFileError(f"{path.name} could not be read as a PyTorch file ({type(e).__name__}: "
                             f"{str(e)[:200]}); it may be truncated, corrupt or not a LoRA at all") from None

@@ -7,8 +7,9 @@
 Names pass the one safe-name guard (``core.common.names``): a name that could leave the folders (absolute path,
 ``..``) is refused (``UnsafeLoraName``), while one that cannot be a file name at all (NUL, over-long, or too long
 once an extension is added) is simply not found (``LoraNotFound``, which the Apply node's ``on_missing`` policy
-handles) and never reaches the OS as an ``OSError``. Names are compared in Unicode NFC; an ambiguous basename is an error listing the candidates. Diffusers/PEFT folders are
-found by the one model-folder finder (``core.common.folders``).
+handles) and never reaches the OS as an ``OSError``. Names are compared in Unicode NFC; an ambiguous basename is
+an error listing the candidates. Diffusers/PEFT folders are found by the one model-folder finder
+(``core.common.folders``).
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Seam: which prompt the server is running now (to scope the stack outputs of ``core/common/stacks.py``).
 
-Pinned by ``tests/reliability/test_bad_input_limits.py`` (``test_run_id_changes_per_prompt``: a prompt's id is
-what this returns while that prompt runs).
+Pinned by ``tests/reliability/test_bad_input_limits.py`` (``test_the_run_id_is_what_comfyui_sets_for_each_prompt``:
+ComfyUI's prompt worker publishes the prompt's id before executing it) and, through a real server with a peer that
+extends stacks in place, ``tests/reliability/test_peer_extender_requeue.py``.
 """
 from __future__ import annotations
 
