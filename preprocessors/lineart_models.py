@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import MODELS
+from .weights import MODELS, load_strict, read_state_dict  # noqa: F401 - read_state_dict re-exported
 
 FILES = {"realistic": ["sk_model.pth", "sk_model.safetensors"], "coarse": ["sk_model2.pth", "sk_model2.safetensors"],
          "anime": ["netG.pth", "netG.safetensors"]}
@@ -99,36 +99,6 @@ def build_anime(levels: int = 8, base: int = 64):
             return self.model(x)
 
     return UNet()
-
-
-def read_state_dict(path: Path) -> dict:
-    """A state dict from .safetensors or .pth (weights_only), unwrapped from 'state_dict' and 'module.'."""
-    import torch
-
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
-    else:
-        try:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - torch raises several types for refused pickles
-            raise ValueError(f"{path} could not be read safely (weights_only=True): {e}") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    return {k.replace("module.", "", 1) if k.startswith("module.") else k: v for k, v in sd.items()}
-
-
-def load_strict(net, path, what: str):
-    """``net`` with the state dict of ``path`` (every key must fit: missing and unexpected keys are reported as
-    "<file> does not fit <what>"), eval, float32, no gradients."""
-    path = Path(path)
-    result = net.load_state_dict(read_state_dict(path), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{path.name} does not fit {what}: missing "
-                         f"{result.missing_keys[:4]}{'…' if len(result.missing_keys) > 4 else ''}, unexpected "
-                         f"{result.unexpected_keys[:4]}{'…' if len(result.unexpected_keys) > 4 else ''}")
-    return net.eval().requires_grad_(False).float()
 
 
 def load_lineart(path, mode: str):

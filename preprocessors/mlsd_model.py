@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .weights import MODELS
+from .weights import MODELS, load_strict
 
 FILE_NAMES = ["mlsd_large_512_fp32.pth", "mlsd_large_512_fp32.safetensors"]
 INPUT = 512
@@ -130,8 +130,6 @@ def build_mlsd():
 
 def load_mlsd(path):
     """The network with the file's weights (strict), eval, float32; cached per file (``weights.MODELS``)."""
-    from .lineart_models import load_strict
-
     return MODELS.get(path, load=lambda p: load_strict(build_mlsd(), p, "the M-LSD large network")).value
 
 

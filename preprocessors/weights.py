@@ -81,3 +81,57 @@ def find_weight_file(roots, subdir: str, names: list[str], what: str) -> Path:
                     return p
     where = " or ".join(str(Path(r) / subdir) for r in roots) or f"models/annotators/{subdir}"
     raise MissingWeightsError(f"{what} weights not found: put {' or '.join(names)} in {where}")
+
+
+def read_state_dict(path) -> dict:
+    """A state dict from .safetensors or .pth/.pt (``torch.load(weights_only=True)``), unwrapped from a
+    'state_dict' / 'model' entry and from DataParallel's 'module.' prefix."""
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        sd = load_file(str(path))
+    else:
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises several types for refused pickles
+            raise ValueError(f"{path} could not be read safely (weights_only=True): {e}") from None
+    for wrapper in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+            sd = sd[wrapper]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{path} holds no state dict of tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def _first(keys, n: int = 4) -> str:
+    keys = list(keys)
+    return ", ".join(keys[:n]) + (f" (and {len(keys) - n} more)" if len(keys) > n else "")
+
+
+def check_fit(net, state_dict: dict, path, what: str) -> None:
+    """ValueError naming the file, the network it was meant for and the first keys that do not fit: missing,
+    unexpected, or of another shape than the network's (what ``load_state_dict`` would raise as a bare
+    RuntimeError)."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{label}: {_first(keys)}" for label, keys in
+                 (("shapes differ (file vs network)", shapes), ("missing", missing), ("unexpected", unexpected))
+                 if keys]
+        raise ValueError(f"{Path(path).name} does not fit {what} ({'; '.join(parts)}); is it the right file for "
+                         f"this choice? ({path})")
+
+
+def load_strict(net, path, what: str, state_dict: dict | None = None):
+    """``net`` with the state dict of ``path`` (or ``state_dict`` read from it and converted): every key must fit
+    (``check_fit``); eval, float32, no gradients."""
+    sd = read_state_dict(path) if state_dict is None else state_dict
+    check_fit(net, sd, path, what)
+    net.load_state_dict(sd, strict=True)
+    return net.eval().requires_grad_(False).float()

@@ -124,12 +124,13 @@ if [ "$SUFFIX" = "-0.33" ]; then torchaudio="torchaudio==2.11.1"; fi
   echo "requests"
   cat "$REPO/requirements.txt" "$REPO/requirements-dev.txt"
 } > "$reqs.new"
-stamp="$( (cat "$reqs.new" "$REPO/requirements-nodeps.txt"; echo "$torchaudio") | sha256sum)"
+stamp="$( (cat "$reqs.new" "$REPO/requirements-nodeps.txt" "$REPO/requirements-oracle.txt"; echo "$torchaudio") | sha256sum)"
 stamp="$VENV/.loadout-deps-${stamp:0:16}"
 if [ ! -f "$stamp" ]; then
   log "installing ComfyUI, pack and test requirements"
   "${PIP[@]}" -r "$reqs.new" torch==2.14.1 torchvision==0.29.1
   "${PIP[@]}" --no-deps -r "$REPO/requirements-nodeps.txt"
+  "${PIP[@]}" --no-deps -r "$REPO/requirements-oracle.txt"  # test oracles (the reference annotators)
   if [ -n "$torchaudio" ]; then "${PIP[@]}" --no-deps "$torchaudio"; fi
   rm -f "$VENV"/.loadout-deps-*
   touch "$stamp"

@@ -1,5 +1,7 @@
 """Depth, ADE20K segmentation and lineart realistic/anime: the documented error without weights, and tiny
 random-initialised models in the real formats (transformers folders, .pth state dicts) load and run."""
+import re
+
 import numpy as np
 import pytest
 import tiny_annotators
@@ -75,8 +77,23 @@ def test_lineart_models_load_strictly_and_draw_white_on_black(annotators, mode, 
 
 
 def test_lineart_file_of_the_wrong_layout_is_reported(annotators):
-    with pytest.raises(ValueError, match="does not fit the anime lineart network: missing"):
+    with pytest.raises(ValueError, match=r"sk_model.pth does not fit the anime lineart network \(.*missing: "):
         lineart_models.load_lineart(annotators / "lineart" / "sk_model.pth", "anime")
+
+
+def test_a_file_with_the_right_keys_and_wrong_shapes_names_file_network_and_keys(tmp_path):
+    """Not the bare RuntimeError of load_state_dict: the file, the network and the first misfits."""
+    import torch
+
+    net = lineart_models.build_realistic()
+    sd = {k: v.clone() for k, v in net.state_dict().items()}
+    first = next(iter(sd))
+    sd[first] = torch.zeros(sd[first].shape[0] + 1, *sd[first].shape[1:])
+    path = tmp_path / "sk_model.pth"
+    torch.save(sd, path)
+    with pytest.raises(ValueError, match=rf"sk_model.pth does not fit the realistic lineart network \(shapes differ "
+                                         rf"\(file vs network\): {re.escape(first)} "):
+        lineart_models.load_lineart(path, "realistic")
 
 
 def test_pickled_code_in_a_pth_is_refused(tmp_path):
