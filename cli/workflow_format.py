@@ -131,6 +131,13 @@ def _depths(api: dict) -> dict[str, int]:
     return memo
 
 
+def ui_type(kind) -> str:
+    """A socket type as the frontend saves it: an option list (a combo type, e.g. an output typed by KSampler's
+    sampler list) is "COMBO". Frontend 1.58 cannot load a graph whose links carry the list itself (its workflow
+    store's structuredClone fails)."""
+    return kind if isinstance(kind, str) else "COMBO"
+
+
 def api_to_ui(api: dict, object_info: dict, note: str = "", seed_control: str = "fixed") -> dict:
     """Lay out an API workflow as a UI workflow (columns by dependency depth), with an optional Note node."""
     api = copy.deepcopy(api)
@@ -156,12 +163,12 @@ def api_to_ui(api: dict, object_info: dict, note: str = "", seed_control: str = 
         inputs = []
         for name, kind in socket_inputs(info):
             value = node["inputs"].get(name)
-            entry = {"name": name, "type": kind if isinstance(kind, str) else "COMBO", "link": None}
+            entry = {"name": name, "type": ui_type(kind), "link": None}
             if isinstance(value, list) and len(value) == 2:
                 link_id += 1
                 src, slot = value
                 links.append([link_id, int(src), slot, int(node_id), len(inputs),
-                              object_info[api[src]["class_type"]]["output"][slot]])
+                              ui_type(object_info[api[src]["class_type"]]["output"][slot])])
                 out_links[(src, slot)].append(link_id)
                 entry["link"] = link_id
             inputs.append(entry)
@@ -177,10 +184,10 @@ def api_to_ui(api: dict, object_info: dict, note: str = "", seed_control: str = 
                 src, slot = node["inputs"][name]
                 link_id += 1
                 links.append([link_id, int(src), slot, int(node_id), len(inputs),
-                              object_info[api[src]["class_type"]]["output"][slot]])
+                              ui_type(object_info[api[src]["class_type"]]["output"][slot])])
                 out_links[(src, slot)].append(link_id)
                 kind = specs[name][0]
-                inputs.append({"name": name, "type": kind if isinstance(kind, str) else "COMBO",
+                inputs.append({"name": name, "type": ui_type(kind),
                                "widget": {"name": name}, "link": link_id})
                 values.append(_widget_default(specs[name]))
             else:
@@ -196,7 +203,7 @@ def api_to_ui(api: dict, object_info: dict, note: str = "", seed_control: str = 
     for ui_node in nodes:
         info = object_info[ui_node["type"]]
         for slot, kind in enumerate(info["output"]):
-            ui_node["outputs"].append({"name": info["output_name"][slot], "type": kind,
+            ui_node["outputs"].append({"name": info["output_name"][slot], "type": ui_type(kind),
                                        "links": out_links.get((str(ui_node["id"]), slot), []), "slot_index": slot})
     last_id = max(int(k) for k in api)
     if note:

@@ -92,7 +92,7 @@ def test_every_ui_and_api_workflow_loads_cleanly_with_its_widgets(comfy, page, b
 
 
 def _tooltip_text(page):
-    return page.evaluate("() => [...document.querySelectorAll('.p-tooltip, .node-tooltip')]"
+    return page.evaluate("() => [...document.querySelectorAll('.p-tooltip, .node-tooltip, [role=tooltip]')]"
                          ".map(e => e.innerText.trim()).filter(Boolean)")
 
 
@@ -103,6 +103,11 @@ def _node_samples():
         for node in _loadout_nodes(json.loads(path.read_text())):
             seen.setdefault(node["type"], (path, node))
     return list(seen.values())
+
+
+def _linked_widgets(node) -> set[str]:
+    """Names of the widgets of a saved node that a link feeds (inputs with a "widget" entry and a link)."""
+    return {i["widget"]["name"] for i in node.get("inputs", []) if i.get("widget") and i.get("link") is not None}
 
 
 def _multiline(info, name):
@@ -176,8 +181,13 @@ def test_nodes_2_0_renders_every_widget_and_its_tooltip(comfy, page):
                 text = el.inner_text()
                 assert node["type"] in comfy.object_info and info_title(comfy, node) in text
                 info = comfy.object_info[node["type"]]
+                linked = _linked_widgets(node)
                 for w in _expected_widgets(info):
-                    if _multiline(info, w):  # a text box, labelled by its placeholder
+                    if w in linked and _multiline(info, w):
+                        # fed by a link: frontend 1.5x shows the input socket (its label) instead of the text box,
+                        # older frontends keep the box
+                        assert w in text or el.locator("textarea").count() >= 1, (path.name, node["type"], w)
+                    elif _multiline(info, w):  # a text box, labelled by its placeholder
                         assert el.locator("textarea").count() >= 1, (path.name, node["type"], w)
                     else:
                         assert w in text, (path.name, node["type"], w)
@@ -186,9 +196,16 @@ def test_nodes_2_0_renders_every_widget_and_its_tooltip(comfy, page):
             rows = page.locator(f'[data-node-id="{node["id"]}"] [data-pd-tooltip="true"]')
             row = next((rows.nth(i) for i in range(rows.count())
                         if rows.nth(i).inner_text().strip().split("\n")[0] == widgets[0]), None)
-            assert row is not None, (node["type"], widgets[0])
-            row.hover(force=True)
-            page.wait_for_timeout(700)
+            if row is not None:  # frontend <= 1.49: PrimeVue tooltips on the widget row
+                row.hover(force=True)
+            else:  # frontend 1.5x: a tooltip trigger around each widget, opened by the pointer entering its label
+                label = page.locator(f'[data-node-id="{node["id"]}"] [data-widget-name="{widgets[0]}"] '
+                                     '[data-testid="widget-layout-field-label"]')
+                assert label.count() == 1, (node["type"], widgets[0])
+                box = label.bounding_box()
+                page.mouse.move(box["x"] + 1, box["y"] + 1)
+                page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+            page.wait_for_timeout(1200)
             want = _tooltip_of(info, widgets[0])
             assert any(t[:40] == want[:40] for t in _tooltip_text(page)), (node["type"], _tooltip_text(page))
             page.mouse.move(5, 5)
@@ -205,6 +222,13 @@ def test_a_workflow_queued_from_the_page_shows_its_image(comfy, page):
     page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", ui)
     page.wait_for_timeout(500)
     page.evaluate("() => { const c = window.app.canvas; c.centerOnNode(window.app.graph.getNodeById(7)); }")
+    # What the frontend's own text-preview widget of node 24 holds each time progress text arrives (read by a
+    # listener added after the frontend's, so it sees the widget the frontend just set): frontend 1.58 removes that
+    # widget when the job ends, older ones keep it.
+    page.evaluate("""() => { window.__loadoutPreviews = [];
+        window.app.api.addEventListener('progress_text', () => { const n = window.app.graph.getNodeById(24);
+            const w = n?.widgets?.find(w => w.name === '$$node-text-preview');
+            if (w) window.__loadoutPreviews.push(String(w.value ?? '')); }); }""")
     page.evaluate("async () => { await window.app.queuePrompt(0); }")
     page.wait_for_function("() => window.app.nodeOutputs?.['7']?.images?.length > 0", timeout=180000)
     # the canvas loads the preview when it draws the node (it is in view)
@@ -212,9 +236,8 @@ def test_a_workflow_queued_from_the_page_shows_its_image(comfy, page):
                            " return n.imgs && n.imgs.length && n.imgs[0].complete && n.imgs[0].naturalWidth > 0; }",
                            timeout=60000)
     assert page.evaluate("() => window.app.graph.getNodeById(7).imgs[0].naturalWidth") == 64
-    # the strategy path comes as progress text once sampling ran: the frontend shows it in its own text widget
-    report = page.evaluate("() => window.app.graph.getNodeById(24).widgets.find(w => w.name === "
-                           "'$$node-text-preview')?.value ?? ''")
-    assert "path: offload: ok" in report, report
+    # the strategy path comes as progress text once sampling ran: the frontend showed it in its own text widget
+    shown = page.evaluate("() => window.__loadoutPreviews")
+    assert any("path: offload: ok" in t for t in shown), shown
     _shot(page, "offload_txt2img-queued")
     assert not [n for n in ui["nodes"] if n["type"] not in FRONTEND_ONLY and n["type"] not in comfy.object_info]
