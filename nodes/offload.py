@@ -118,6 +118,24 @@ def ladder_input():
         "error stops the run."))
 
 
+# Offload model / Offload CLIP under ComfyUI's dynamic VRAM (see the README's VRAM section): refused. Its patcher
+# (ModelPatcherDynamic) loads by having comfy.ops cast every layer's weights to the GPU per call from pinned host
+# memory, within a VRAM budget it manages itself: the job of Loadout's offloader. Both on one model would place the
+# same weights twice, with neither's budget true; on a CPU-only machine this cannot be measured (comfy-aimdo needs an
+# NVIDIA driver), so the combination is refused rather than reported as working.
+DYNAMIC_WHAT = ("is loaded by ComfyUI's dynamic VRAM (comfy-aimdo), which already streams its weights to the GPU "
+                "layer by layer as memory allows; Loadout's offloader would manage the same weights a second time")
+DYNAMIC_FIX = ("remove this node and let dynamic VRAM manage the model, or start ComfyUI with --disable-dynamic-vram "
+               "to use Loadout's offloader (its budget, strategies, fp8/NF4 rungs and report)")
+
+
+def refuse_dynamic(node: str, input_name: str, patcher) -> None:
+    from .comfy_compat.offload import is_dynamic  # noqa: PLC0415
+
+    if is_dynamic(patcher):
+        raise node_error(node, input_name, DYNAMIC_WHAT, DYNAMIC_FIX)
+
+
 class LoadoutOffloadModel(io.ComfyNode):
     DISPLAY_NAME = "Offload model (Loadout)"
 
@@ -164,6 +182,7 @@ class LoadoutOffloadModel(io.ComfyNode):
         if model_binding(model) is not None:
             raise node_error(node, "model", "is already offloaded by another Offload model node",
                              "remove one of them (chain LoRA loaders before or after a single offload node)")
+        refuse_dynamic(node, "model", model)
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale,
                                stream_precision=stream_precision)
         try:
@@ -212,6 +231,7 @@ class LoadoutOffloadCLIP(io.ComfyNode):
         node = cls.DISPLAY_NAME
         if clip_binding(clip) is not None:
             raise node_error(node, "clip", "is already offloaded", "remove one of the offload nodes")
+        refuse_dynamic(node, "clip", getattr(clip, "patcher", None))
         config, auto = _config(node, strategy, budget_gb, prefetch, fp8_format=fp8_format, fp8_scale=fp8_scale)
         try:
             clone, binding = offload_clip(clip, config, auto=auto, ladder=ladder, node_id=_node_id(cls),

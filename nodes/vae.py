@@ -87,9 +87,13 @@ def _devices(p: vae_compat.VaeParts) -> list[str]:
     return [device] if device == "cpu" else [device, "cpu"]
 
 
-def _module_on(module, device: str, dtype):
+def _module_on(module, device: str, dtype, p: vae_compat.VaeParts | None = None):
     """The module itself on its own device; a float32 CPU copy for the CPU rung of the ladder (never a .to()
-    on the model ComfyUI manages)."""
+    on the model ComfyUI manages). Under dynamic VRAM the parameters stay in host memory while the VAE computes on
+    its device (comfy.ops casts each weight per call, as in core's decode): on the VAE's own device the module
+    itself runs, never a float32 copy of it."""
+    if p is not None and p.dynamic and device == str(p.device):
+        return module, dtype
     param = next(module.parameters())
     if str(param.device) == device:
         return module, dtype
@@ -177,7 +181,7 @@ class LoadoutVAEDecodeTiled(io.ComfyNode):
             chunk = z_all[start:start + slice_n]
 
             def run(t, device, chunk=chunk):
-                model, dtype = _module_on(fsm, device, p.dtype)
+                model, dtype = _module_on(fsm, device, p.dtype, p)
                 z = chunk.to(device=device, dtype=dtype)
                 if getattr(model, "post_quant_conv", None) is not None:  # per image: slicing never changes a bit
                     z = torch.cat([model.post_quant_conv(z[i:i + 1]) for i in range(z.shape[0])])
@@ -269,7 +273,7 @@ class LoadoutVAEEncodeTiled(io.ComfyNode):
             chunk = x_all[start:start + batch_slice]
 
             def run(t, device, chunk=chunk):
-                model, dtype = _module_on(fsm, device, p.dtype)
+                model, dtype = _module_on(fsm, device, p.dtype, p)
                 x = p.process_input(chunk).to(device=device, dtype=dtype)
                 h = _tiling().encode_tiled(model.encoder, x, t, halo, on_step=lambda: pbar.update(1))
                 if getattr(model, "quant_conv", None) is not None:  # per image, as above

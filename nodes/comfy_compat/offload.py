@@ -298,6 +298,15 @@ def existing_binding(patcher) -> OffloadBinding | None:
     return patcher.get_attachment(KEY) if hasattr(patcher, "get_attachment") else None
 
 
+# Relies on: ModelPatcher.is_dynamic() (ComfyUI 0.3x: True for ModelPatcherDynamic, the dynamic-VRAM patcher of
+# comfy-aimdo, whose load() casts each comfy.ops layer's weights to the GPU per call from pinned host memory); a
+# ComfyUI without it (0.3.75) has no dynamic VRAM.
+def is_dynamic(patcher) -> bool:
+    """Whether ``patcher`` (a MODEL, or a CLIP's .patcher) is loaded by ComfyUI's dynamic VRAM."""
+    check = getattr(patcher, "is_dynamic", None)
+    return bool(check()) if callable(check) else False
+
+
 def model_binding(model) -> OffloadBinding | None:
     """The binding of a MODEL that an Offload model node already offloaded, else None."""
     return existing_binding(model)

@@ -28,16 +28,20 @@ class VaeParts:
     encode_scale: int  # ... and when encoding
     process_input: Callable[[torch.Tensor], torch.Tensor]  # [0, 1] pixels -> the autoencoder's input range
     process_output: Callable[[torch.Tensor], torch.Tensor]  # its output -> [0, 1] pixels
+    dynamic: bool = False  # loaded by ComfyUI 0.3x's dynamic-VRAM patcher: weights stay in host memory, cast per call
 
 
 # Relies on: VAE.first_stage_model (the autoencoder; ldm layout for SD1/SD2/SDXL KL VAEs: encoder, decoder,
 # quant_conv/post_quant_conv (may be None), regularization), .vae_dtype, .device, .output_device,
-# .latent_channels, .process_input/.process_output and spacial_compression_decode()/_encode() (0.3.75 and 0.33).
+# .latent_channels, .process_input/.process_output and spacial_compression_decode()/_encode() (0.3.75 and 0.33);
+# VAE.is_dynamic() (0.3x: its patcher is ModelPatcherDynamic, whose loader leaves the parameters in pinned host
+# memory and has comfy.ops cast each weight to the input's device per call; absent before: never dynamic).
 def parts(vae) -> VaeParts:
     fsm = getattr(vae, "first_stage_model", None)
+    is_dynamic = getattr(vae, "is_dynamic", None)
     return VaeParts(fsm, type(fsm).__name__, vae.vae_dtype, vae.device, vae.output_device, vae.latent_channels,
                     vae.spacial_compression_decode(), vae.spacial_compression_encode(), vae.process_input,
-                    vae.process_output)
+                    vae.process_output, bool(is_dynamic()) if callable(is_dynamic) else False)
 
 
 # Relies on: VAE.patcher (its ModelPatcher) and VAE.disable_offload (audio VAEs load whole), as VAE.decode does.

@@ -71,20 +71,64 @@ def test_device_placement_registers_the_new_load_device(dynamic):
     assert clone.partially_unload_ram(1) == 0 and dynamic.load_device == torch.device("cuda", 0)
 
 
-def test_the_offload_binding_installs_on_a_dynamic_patcher(dynamic, monkeypatch):
-    """The binding's wiring (object patches, attachment, APPLY_MODEL wrapper, callbacks, size) is the base
-    ModelPatcher's, which the dynamic class inherits; the patcher's devices are read as on the old class. The
-    offloader's transport to the (absent) GPU is the harness's fake device."""
-    import loadout.vram.offload.offloader as offloader_module
-    from harness.fake_device import CapacityTransport
-    from loadout.nodes.comfy_compat.offload import model_binding, offload_model
+def test_offload_model_refuses_a_dynamic_patcher_and_names_the_setting(dynamic):
+    """Decision (README, VRAM section): under dynamic VRAM core's loader already streams the weights; Loadout's
+    offloader would manage the same weights a second time, so the node refuses, naming the ComfyUI flag."""
+    from harness.inprocess import run_node
+    from loadout.core.common.errors import LoadoutError
+    from loadout.nodes.comfy_compat.offload import is_dynamic, model_binding
+    from loadout.nodes.offload import LoadoutOffloadModel
 
-    monkeypatch.setattr(offloader_module, "transport_for", lambda *_a, **_k: CapacityTransport(1 << 30))
-    from loadout.vram.offload.config import OffloadConfig
+    assert is_dynamic(dynamic)
+    with pytest.raises(LoadoutError, match=r"Offload model \(Loadout\): input 'model': is loaded by ComfyUI's "
+                                           r"dynamic VRAM .*--disable-dynamic-vram"):
+        run_node(LoadoutOffloadModel, hidden={"UNIQUE_ID": "5"}, model=dynamic, strategy="auto", budget_gb=0.0,
+                 prefetch=1)
+    assert model_binding(dynamic) is None  # nothing was attached to the input
 
-    clone, binding = offload_model(dynamic, OffloadConfig(strategy="sequential"), auto=False, ladder=True,
-                                   node_id=None)
-    assert clone.is_dynamic() and model_binding(clone) is binding and model_binding(dynamic) is None
-    assert binding.offloader.device == torch.device("cuda", 0)
-    assert set(clone.object_patches) == {"diffusion_model." + n for n in binding.wrappers}
-    assert model_binding(clone.clone()) is binding
+
+def test_offload_clip_refuses_a_clip_on_a_dynamic_patcher(dynamic):
+    from harness.inprocess import run_node
+    from loadout.core.common.errors import LoadoutError
+    from loadout.nodes.offload import LoadoutOffloadCLIP
+
+    class _Clip:  # what the node reads of a CLIP before refusing: its patcher
+        patcher = dynamic
+
+        def clone(self):
+            raise AssertionError("a refused CLIP is never cloned")
+
+    with pytest.raises(LoadoutError, match=r"Offload CLIP \(Loadout\): input 'clip': is loaded by ComfyUI's "
+                                           r"dynamic VRAM .*--disable-dynamic-vram"):
+        run_node(LoadoutOffloadCLIP, hidden={"UNIQUE_ID": "6"}, clip=_Clip(), strategy="auto", budget_gb=0.0,
+                 prefetch=1)
+
+
+def test_the_tiled_vae_runs_a_dynamic_vae_itself_on_its_device(monkeypatch):
+    """A real core VAE (the tiny KL VAE) built on the dynamic patcher with a cuda load device: its parameters stay
+    in host memory (dynamic loading), yet the tiled decode must run the VAE's own module on the VAE's device (comfy.ops
+    casts the weights per call, as core's decode does), never a float32 copy moved to the GPU."""
+    import_comfyui(harness().comfyui)
+    import comfy.model_patcher as mp
+
+    if not hasattr(mp, "ModelPatcherDynamic"):
+        pytest.skip("this ComfyUI has no dynamic-VRAM patcher (ModelPatcherDynamic arrived in 0.3x)")
+    import comfy.sd
+    import comfy.utils
+    import comfy_aimdo.host_buffer
+    from loadout.nodes import vae as vae_nodes
+    from loadout.nodes.comfy_compat import vae as vae_compat
+
+    monkeypatch.setattr(comfy_aimdo.host_buffer, "HostBuffer", _HostBuffer)
+    monkeypatch.setattr(mp, "CoreModelPatcher", mp.ModelPatcherDynamic)  # what main.py sets when dynamic VRAM is on
+    sd = comfy.utils.load_torch_file(str(harness().models / "vae" / "loadout-tiny-kl-vae.safetensors"))
+    vae = comfy.sd.VAE(sd=sd, device=torch.device("cuda", 0), dtype=torch.float32)
+    assert type(vae.patcher) is mp.ModelPatcherDynamic
+    p = vae_compat.parts(vae)
+    assert p.dynamic and str(p.device) == "cuda:0"
+    assert next(p.model.parameters()).device.type == "cpu"  # where dynamic loading keeps them
+    module, dtype = vae_nodes._module_on(p.model, str(p.device), p.dtype, p)
+    assert module is p.model and dtype == torch.float32
+    module, _ = vae_nodes._module_on(p.model, "cpu", p.dtype, p)  # the CPU rung: the same module, on the host
+    assert module is p.model
+    assert not vae_compat.parts(comfy.sd.VAE(sd=sd, device=torch.device("cpu"), dtype=torch.float32)).dynamic
