@@ -42,6 +42,10 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export LOADOUT_VENV := $(VENV)
 NAME ?=
+# UNIT_ONCE=1: leave out the pure unit tests (those not running ComfyUI in-process), for a second ComfyUI version's
+# pass after a first full one (.ci/run); integration, workflow, reliability and browser layers always run in full.
+UNIT_ONCE ?=
+export LOADOUT_UNIT_ONCE := $(UNIT_ONCE)
 
 .PHONY: all provision models test test-browser test-unit test-integration test-workflows test-reliability soak demo bench bench-gpu gpu-prepare run requests clean
 

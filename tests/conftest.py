@@ -9,9 +9,12 @@
   (pinned 0.3.75, or 0.33 with ``LOADOUT_COMFY=0.33``) is ``harness.paths``' business. Its log:
   ``$LOADOUT_CACHE/logs/pytest-server[-0.33].log``.
 - Tests marked ``session_last`` run after every other collected test (the session-log checks).
+- ``LOADOUT_UNIT_ONCE=1`` (``make test UNIT_ONCE=1``, the second ComfyUI pass of ``.ci/run``): unit tests that do not
+  run ComfyUI in-process are deselected; every other layer runs.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -33,6 +36,7 @@ from harness.paths import cache_dir, comfy_suffix, harness  # noqa: E402
 from harness.server import FORBIDDEN_LOG_PATTERNS, ComfyServer  # noqa: E402
 
 
+UNIT_ONCE_DROPPED = pytest.StashKey[int]()  # pure unit tests left out by LOADOUT_UNIT_ONCE=1
 ALLOWED_LOG = pytest.StashKey[list]()  # (start, end, patterns): log ranges written by tests marked allow_log
 
 
@@ -42,12 +46,42 @@ def pytest_configure(config):
     config.stash[ALLOWED_LOG] = []
 
 
+def _uses_comfyui(module) -> bool:
+    """A unit-test module that runs ComfyUI code in-process (through ``harness.inprocess``)."""
+    import inspect
+
+    try:
+        return "harness.inprocess" in inspect.getsource(module)
+    except (OSError, TypeError):
+        return True
+
+
 def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("session_last") is not None)  # stable: order kept otherwise
+    if os.environ.get("LOADOUT_UNIT_ONCE") == "1":
+        # A second ComfyUI version's pass (.ci/run): the pure unit tests already ran on the first; only the unit
+        # tests that import ComfyUI in-process run again. The other layers always run in full.
+        unit = REPO / "tests" / "unit"
+        cache: dict = {}
+        keep, drop = [], []
+        for item in items:
+            mod = getattr(item, "module", None)
+            pure = (Path(str(item.fspath)).is_relative_to(unit) and mod is not None
+                    and not cache.setdefault(mod.__name__, _uses_comfyui(mod)))
+            (drop if pure else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+            config.stash[UNIT_ONCE_DROPPED] = len(drop)
 
 
 def pytest_terminal_summary(terminalreporter):
-    """One line at the end when the browser layer was skipped for want of chromium (and how to enable it)."""
+    """One line at the end when the browser layer was skipped for want of chromium (and how to enable it), and one
+    when the pure unit tests were left out (UNIT_ONCE=1)."""
+    dropped = terminalreporter.config.stash.get(UNIT_ONCE_DROPPED, 0)
+    if dropped:
+        terminalreporter.write_line(f"[loadout] UNIT_ONCE=1: {dropped} pure unit tests not rerun (they ran on the "
+                                    "first ComfyUI pass; unit tests that import ComfyUI ran)")
     skipped = [r for r in terminalreporter.stats.get("skipped", [])
                if "chromium is not installed" in str(getattr(r, "longrepr", ""))]
     if skipped:
