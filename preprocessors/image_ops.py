@@ -4,7 +4,9 @@ Conventions (every preprocessor follows them):
 - a preprocessor takes one ``HxWx3 uint8`` RGB image, already at detection size, and returns its map as
   ``HxW`` or ``HxWx3 uint8``; batching, resizing and ComfyUI tensors are the node's business;
 - ``resolution`` is the short side used for detection, rounded to a multiple of 64 as ControlNet 1.1 did;
-  the long side keeps the aspect ratio and is rounded to a multiple of 64 too;
+  the long side keeps the aspect ratio and is rounded to a multiple of 64 too; the detection image is made as
+  ControlNet 1.1's ``resize_image`` makes it (the reference annotators, controlnet-aux 0.0.10): Lanczos when
+  the short side is enlarged, area otherwise, so a map detected on it is the reference's, pixel for pixel;
 - the detection image is bounded (``DETECTION_SIDE_MAX`` px on the long side, ``DETECTION_PIXELS_MAX`` pixels) and a
   batch kept at detection size by ``BATCH_PIXELS_MAX`` pixels in all: ``check_detection`` refuses a larger one before
   anything is allocated (a 1x4096 strip at resolution 512 would otherwise be a 64 x 2 M px, ~1 Gpx canvas).
@@ -105,20 +107,24 @@ def detection_size(height: int, width: int, resolution: int) -> tuple[int, int]:
     return h, w
 
 
-def resize(image: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:
-    """Resize with OpenCV: area when shrinking, Lanczos when enlarging (ControlNet 1.1's choice), or nearest
-    for label maps and 1-px line drawings where interpolation would invent values."""
+def resize(image: np.ndarray, height: int, width: int, nearest: bool = False, enlarge: bool | None = None
+           ) -> np.ndarray:
+    """Resize with OpenCV: area when shrinking, Lanczos when enlarging, or nearest for label maps and 1-px line
+    drawings where interpolation would invent values. Shrinking or enlarging: ``enlarge`` when given (the
+    detection resize decides it by the short side, as ControlNet 1.1), else by the pixel count."""
     import cv2
 
     h, w = image.shape[:2]
     if (h, w) == (height, width):
         return image
+    if enlarge is None:
+        enlarge = height * width >= h * w
     if nearest:
         interp = cv2.INTER_NEAREST
-    elif height * width < h * w:
-        interp = cv2.INTER_AREA
-    else:
+    elif enlarge:
         interp = cv2.INTER_LANCZOS4
+    else:
+        interp = cv2.INTER_AREA
     out = cv2.resize(image, (width, height), interpolation=interp)
     if image.ndim == 3 and out.ndim == 2:
         out = out[:, :, None]
@@ -127,6 +133,8 @@ def resize(image: np.ndarray, height: int, width: int, nearest: bool = False) ->
 
 def resize_for_detection(image_u8: np.ndarray, resolution: int) -> np.ndarray:
     """Resize an ``HxWx3 uint8`` image to its detection size (see ``detection_size``; ``SizeLimitError`` beyond the
-    limits of ``check_detection``)."""
+    limits of ``check_detection``). Lanczos when ``resolution`` is above the image's short side, else area (also
+    when rounding to 64 lengthens the long side a little): ControlNet 1.1's ``resize_image``, which the reference
+    annotators use, so the detection image is theirs."""
     h, w = check_detection(image_u8.shape[0], image_u8.shape[1], resolution)
-    return resize(image_u8, h, w)
+    return resize(image_u8, h, w, enlarge=resolution > min(image_u8.shape[:2]))

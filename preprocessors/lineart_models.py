@@ -9,7 +9,9 @@
 Our modules are written from those architecture descriptions with the same state-dict keys, so the published
 files load with ``strict=True`` (a mismatch is reported with the missing and unexpected keys). Files are read
 with safetensors or ``torch.load(weights_only=True)``; the output is white lines on black, as ControlNet's
-lineart models expect.
+lineart models expect, and equals the reference annotators' map (controlnet-aux 0.0.10) for the same image and
+weights: ``lineart`` follows their pre- and post-processing (uint8 truncation, the anime resize to multiples of
+256), ``tests/unit/test_lines_reference.py`` compares the two.
 """
 from __future__ import annotations
 
@@ -111,20 +113,31 @@ def load_lineart(path, mode: str):
                       load=lambda p: load_strict(build(), p, f"the {mode} lineart network")).value
 
 
+ANIME_MULTIPLE = 256  # the anime U-Net's sides: 8 stride-2 levels
+
+
 def lineart(image: np.ndarray, net, mode: str) -> np.ndarray:
-    """HxW uint8, white lines on black."""
+    """HxW uint8, white lines on black: the map of the reference detectors (controlnet-aux 0.0.10's
+    LineartDetector / LineartAnimeDetector at their detection size), value for value.
+
+    The network draws dark lines on white (0–1, anime -1–1); that drawing is scaled to 0–255 and *truncated* to
+    uint8 (not rounded: the reference's ``astype``), then inverted (255 - it). Anime: the image is first resized
+    bicubically (OpenCV, on the uint8 image) up to the next multiples of 256, and the drawing bicubically back to
+    the image's size before the truncation."""
+    import cv2
     import torch
-    import torch.nn.functional as F
 
     h, w = image.shape[:2]
-    x = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    image = np.ascontiguousarray(image)
     with torch.inference_mode():
         if mode == "anime":
-            hh, ww = max(256, int(np.ceil(h / 256) * 256)), max(256, int(np.ceil(w / 256) * 256))
-            xi = F.interpolate(x, size=(hh, ww), mode="bicubic", align_corners=False) * 2 - 1
-            y = (net(xi) + 1) / 2
-            y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
+            hh, ww = (ANIME_MULTIPLE * -(-side // ANIME_MULTIPLE) for side in (h, w))
+            feed = image if (hh, ww) == (h, w) else cv2.resize(image, (ww, hh), interpolation=cv2.INTER_CUBIC)
+            x = torch.from_numpy(feed).float() / 127.5 - 1.0
+            drawing = (net(x.permute(2, 0, 1)[None])[0, 0] * 127.5 + 127.5).numpy()
+            if (hh, ww) != (h, w):
+                drawing = cv2.resize(drawing, (w, h), interpolation=cv2.INTER_CUBIC)
         else:
-            y = net(x)[:, :, :h, :w]
-    line = y[0, 0].clamp(0, 1).numpy()
-    return np.round((1.0 - line) * 255.0).astype(np.uint8)
+            x = torch.from_numpy(image).float() / 255.0
+            drawing = net(x.permute(2, 0, 1)[None])[0, 0, :h, :w].numpy() * 255.0
+    return 255 - drawing.clip(0, 255).astype(np.uint8)

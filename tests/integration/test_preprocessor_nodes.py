@@ -59,6 +59,11 @@ EVERY = {
     "20": ("LoadoutSegmentationPreprocessor", {**COMMON, "method": "ade20k", "model": "auto", "threshold": 0.5}),
     "21": ("LoadoutPosePreprocessor", {**COMMON, "body": True, "hands": True, "face": True, "min_visibility": 0.5}),
     "22": ("LoadoutPreprocessor", {**COMMON, "preprocessor": "canny"}),
+    "24": ("LoadoutPiDiNetPreprocessor", {**COMMON, "safe": False}),
+    "25": ("LoadoutHEDPreprocessor", {**COMMON, "model": "ControlNetHED.pth", "safe": True}),
+    "26": ("LoadoutScribblePreprocessor", {**COMMON, "method": "pidinet", "threshold": 127, "blur": 3.0,
+                                           "safe": True}),
+    "27": ("LoadoutPreprocessor", {**COMMON, "preprocessor": "softedge (pidinet)"}),
 }
 
 
@@ -132,6 +137,7 @@ def test_rgba_grayscale_and_batches(comfy):
      "sk_model2.pth"),
     ("LoadoutCannyPreprocessor", {"low_threshold": 250, "high_threshold": 10, "l2_gradient": False},
      "input 'low_threshold'"),
+    ("LoadoutHEDPreprocessor", {"model": "hed_bsds500.weights.h5x"}, "input 'model'"),
 ])
 def test_missing_weights_and_bad_inputs_name_the_fix(comfy, node, inputs, needle):
     message = str(comfy.run_expecting_error(graph({"10": (node, {**COMMON, **inputs})})))

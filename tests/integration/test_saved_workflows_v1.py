@@ -9,7 +9,8 @@ For each fixture, in the classic canvas and in the "Nodes 2.0" (Vue) renderer:
 - every Loadout node's widget values (its saved widgets, in order: what ``widgets_values`` stores) equal the
   fixture's ``widgets_values`` exactly, and so does what the node serialises back; each value sits on the widget of
   the same name as in the V1 version (names from ``tests/fixtures/object_info_v1.json``), so a reordered or renamed
-  input cannot pass by position;
+  input cannot pass by position; widgets of inputs appended since V1 (optional, with a default: the
+  ``APPENDED_INPUTS`` of ``test_object_info_compat.py``) follow them, at their defaults;
 - classic canvas: the frontend's own conversion (``app.graphToPrompt()``) is accepted by POST /prompt without a
   validation error; the prompt is then cancelled (taken off the queue, interrupted if it already started: the
   bundled-workflow tests run these graphs). Nodes 2.0: ``graphToPrompt`` gives the same prompt as the classic canvas.
@@ -72,7 +73,19 @@ def _shot(page, name):
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"))
 
 
-def _load_problems(page, path, ui, baseline, renderer):
+def _appended_widgets(live_info: dict, node_type: str) -> list[tuple[str, object]]:
+    """(name, default) of the widgets the live node has after all of its V1 widgets: inputs appended since V1, which
+    a saved workflow does not hold and the frontend fills with their defaults (none when the V1 widgets are not the
+    live ones' start: the comparison then reports it)."""
+    v1, live = widget_names(V1_INFO[node_type]), widget_names(live_info[node_type])
+    if live[:len(v1)] != v1:
+        return []
+    inputs = live_info[node_type]["input"]
+    specs = {**(inputs.get("required") or {}), **(inputs.get("optional") or {})}
+    return [(name, specs[name][1].get("default")) for name in live[len(v1):]]
+
+
+def _load_problems(page, path, ui, baseline, renderer, live_info):
     """Load ``ui`` and list what differs from a clean load with the saved values."""
     where = f"{path.name} ({renderer})"
     seen = len(page.console)
@@ -85,12 +98,14 @@ def _load_problems(page, path, ui, baseline, renderer):
     if unknown:
         problems.append(f"{where}: node types not registered: {unknown}")
     for node in _loadout_nodes(ui):
-        want = node.get("widgets_values") or []
+        appended = _appended_widgets(live_info, node["type"])
+        want = (node.get("widgets_values") or []) + [default for _name, default in appended]
         got = page.evaluate(WIDGET_VALUES_JS, node["id"])
         if got != want:
             problems.append(f"{where}: node {node['id']} {node['type']}: widget values {got} != saved {want}")
         # the V1 widget slots: input names, and the frontend's extra slots (control_after_generate, upload)
         v1_names = [n.split(":")[-1] if ":" in n else n for n in widget_names(V1_INFO[node["type"]])]
+        v1_names += [name for name, _default in appended]
         named = page.evaluate(NAMED_VALUES_JS, node["id"])
         if named != [list(p) for p in zip(v1_names, want)]:
             problems.append(f"{where}: node {node['id']} {node['type']}: widgets (name, value) {named} != V1's "
@@ -131,7 +146,7 @@ def test_saved_v1_workflows_load_with_their_values_and_queue_in_the_classic_canv
     problems, prompts = [], {}
     for path in SAVED:
         ui = _saved(path)
-        problems += _load_problems(page, path, ui, baseline, "classic")
+        problems += _load_problems(page, path, ui, baseline, "classic", comfy.object_info)
         _shot(page, f"{path.stem}-classic")
         prompt = _graph_to_prompt(page)
         prompts[path.name] = prompt
@@ -154,7 +169,7 @@ def test_saved_v1_workflows_load_with_their_values_in_nodes_2_0(comfy, page, bas
         problems = []
         for path in SAVED:
             ui = _saved(path)
-            problems += _load_problems(page, path, ui, baseline, "nodes 2.0")
+            problems += _load_problems(page, path, ui, baseline, "nodes 2.0", comfy.object_info)
             for node in _loadout_nodes(ui):
                 if page.locator(f'[data-node-id="{node["id"]}"]').count() != 1:
                     problems.append(f"{path.name} (nodes 2.0): node {node['id']} {node['type']} not rendered")

@@ -58,10 +58,15 @@ def test_odd_size_and_hed_scribble(net):
     assert hed.hed_soft_edge(np.zeros((1, 1, 3), np.uint8), net).shape == (1, 1)
 
 
-def test_scribble_from_hed_is_thin_binary_strokes(edges):
+def test_scribble_from_hed_is_binary_strokes_around_the_ridges(edges):
+    """ControlNet 1.1's scribble: every ridge pixel (``scribble.ridges``) is a stroke and every stroke lies within
+    the reach of the blur (sigma 3: ~7 px) of one."""
     s = scribble.scribble_from_soft_edges(edges)
     assert set(np.unique(s)) <= {0, 255}
-    assert 0.02 < (s > 0).mean() < (edges > 128).mean()
+    assert 0.02 < (s > 0).mean() < 0.5
+    ridge = scribble.ridges(edges, 127)
+    assert (s[ridge] == 255).all()
+    assert not (s > 0)[cv2.dilate(ridge.astype(np.uint8), np.ones((17, 17), np.uint8)) == 0].any()
 
 
 def test_wrong_file_is_a_clear_error(tmp_path):

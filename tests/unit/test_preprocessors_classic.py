@@ -57,13 +57,33 @@ def test_xdog_scribble_is_binary_and_monotonic_in_threshold(photo):
     assert np.array_equal(lo, scribble.scribble_xdog(photo, 16))
 
 
-def test_scribble_from_soft_edges_thins_a_thick_edge():
-    xs = np.arange(100, dtype=np.float32)
-    soft = np.tile(255 * np.exp(-((xs - 50) ** 2) / (2 * 6.0 ** 2)), (100, 1)).astype(np.uint8)  # ~28 px wide edge
+def test_scribble_from_soft_edges_thins_a_slanted_edge():
+    """ControlNet 1.1's ridge rule (``scribble.ridges``): a ~28 px wide soft edge at 30° becomes a ridge of 1–2 px
+    on the centre line (away from the image border, where a missing neighbour does not count against a pixel)."""
+    yy, xx = np.mgrid[0:120, 0:120].astype(np.float32)
+    d = (xx - 60) * np.cos(np.deg2rad(30)) + (yy - 60) * np.sin(np.deg2rad(30))  # distance to the line
+    soft = (255 * np.exp(-d ** 2 / (2 * 6.0 ** 2))).astype(np.uint8)
+    inner = (slice(20, 100), slice(20, 100))
+    ridge = scribble.ridges(soft, 127)[inner]
+    assert 1.0 <= ridge.sum() / 80 <= 2.0 and np.abs(d[inner][ridge]).max() <= 1.0
     out = scribble.scribble_from_soft_edges(soft, threshold=127, blur=1.0)
-    widths = (out[50] > 0).sum()
-    assert 1 <= widths <= 7 and out[:, :30].max() == 0
-    assert (scribble.scribble_from_soft_edges(soft, blur=3.0)[50] > 0).sum() > widths  # blur sets the width
+    assert set(np.unique(out)) <= {0, 255} and out[np.abs(d) > 12].max() == 0
+    width = (out[inner] > 0).sum() / 80
+    assert width < (soft[inner] > 127).sum() / 80 / 2  # thinner than the soft edge
+    assert (scribble.scribble_from_soft_edges(soft, blur=3.0)[inner] > 0).sum() / 80 > width  # blur sets the width
+
+
+def test_ridges_keep_a_plateau_along_one_of_the_lines():
+    """An edge exactly along y is constant along the vertical line, so every pixel above the threshold is a maximum
+    there and stays: ControlNet 1.1's rule (a maximum on *any* of the four lines) keeps the whole band, where
+    thinning across the gradient direction (Loadout before #16) kept a few px."""
+    import cv2
+
+    xs = np.arange(100, dtype=np.float32)
+    soft = np.tile(255 * np.exp(-((xs - 50) ** 2) / (2 * 6.0 ** 2)), (100, 1)).astype(np.uint8)
+    blurred = cv2.GaussianBlur(soft.astype(np.float32), (0, 0), 3.0)
+    assert np.array_equal(scribble.ridges(soft, 127), blurred > 127)
+    assert (scribble.ridges(soft, 127)[50]).sum() > 10
 
 
 def test_lineart_standard_on_the_photo(photo):

@@ -125,22 +125,40 @@ def test_mlsd_network_loads_strictly_and_decodes_segments(annotators):
 
 
 def test_mlsd_decoding_reads_centres_and_displacements():
-    """A hand-made output map: one peak at (x=10, y=20) with displacements to (-5, 0) and (+5, 0) → one
-    horizontal segment 20 output px long, doubled to input pixels, scaled to the image."""
+    """A hand-made output map: one peak at (x=10, y=20) with displacements to (-5.3, 0.7) and (+5.6, 0.9) → one
+    segment ~11 output px long, doubled to input pixels. The network sees the image at its own size (sides that are
+    multiples of 16; others go to the nearest ones and the ends are scaled back), and the drawn ends are truncated
+    toward zero, as the reference annotator's int()."""
     import torch
 
     from loadout.preprocessors import mlsd_model
 
     class Fixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inputs = []
+
         def forward(self, x):
-            out = torch.full((1, 9, 256, 256), -10.0)
+            self.inputs.append(tuple(x.shape))
+            out = torch.full((1, 9, x.shape[2] // 2, x.shape[3] // 2), -10.0)
             out[0, 0, 20, 10] = 10.0
-            out[0, 1:5, 20, 10] = torch.tensor([-5.0, 0.0, 5.0, 0.0])
+            out[0, 1:5, 20, 10] = torch.tensor([-5.3, 0.7, 5.6, 0.9])
             return out
 
-    segs = mlsd_model.detect_segments(np.zeros((1024, 512, 3), np.uint8), Fixed(), score=0.5, distance=5)
-    assert segs.shape == (1, 4)
-    assert np.allclose(segs[0], [(10 - 5) * 2 * 1.0, 20 * 2 * 2.0, (10 + 5) * 2 * 1.0, 20 * 2 * 2.0])
+    net = Fixed()
+    img = np.zeros((1024, 512, 3), np.uint8)
+    segs = mlsd_model.detect_segments(img, net, score=0.5, distance=5)
+    assert net.inputs == [(1, 4, 1024, 512)] and segs.shape == (1, 4)
+    # centre + displacement (a float32 map) in float64, doubled: the reference's arithmetic
+    assert np.array_equal(segs[0], (np.float64([10, 20, 10, 20]) + np.float32([-5.3, 0.7, 5.6, 0.9])) * 2)
+    assert len(mlsd_model.detect_segments(img, net, score=0.5, distance=11)) == 0  # 10.9 output px long
+    assert len(mlsd_model.detect_segments(img, net, score=0.99999, distance=5)) == 0  # above sigmoid(10)
+    drawn = mlsd_model.mlsd_lines(img, net, score=0.5, distance=5)
+    ys, xs = np.nonzero(drawn)  # from (9.4, 41.4) to (31.2, 41.8): truncated to (9, 41), (31, 41); rounded: y 42
+    assert (xs.min(), xs.max(), set(ys)) == (9, 31, {41})
+    odd = mlsd_model.detect_segments(np.zeros((1000, 500, 3), np.uint8), net, score=0.5, distance=5)
+    assert net.inputs[-1] == (1, 4, 1008, 496)  # the nearest multiples of 16
+    assert np.allclose(odd[0], segs[0] * [500 / 496, 1000 / 1008, 500 / 496, 1000 / 1008])
 
 
 @pytest.mark.parametrize("shape", [(3, 3, 3), (5, 7, 3)])
