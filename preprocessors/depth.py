@@ -4,6 +4,11 @@ or MiDaS-DPT in Hugging Face format, under ``<annotators>/depth/<model>/``. Noth
 These models predict relative inverse depth (disparity: near = large); the output is that prediction resized to
 the input (bicubic) and min–max normalised to 0–255 — near = bright, as ControlNet depth models were trained.
 Metric-depth checkpoints (``depth_estimation_type: metric``) predict distance and are inverted first.
+
+Where it runs: where the model is (a loaded one: the CPU, float32), or on ``device`` in ``dtype`` when given
+(``DepthModel.placed`` / ``weights.on_device``: a copy of the network; the cached model is never moved). The image
+processor runs on the host, the pixel values go to the model's device and dtype, the resize to the input's size
+runs there in float32 and the map comes back as numpy on the host.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import MODELS, find_model_dir
+from .weights import MODELS, find_model_dir, on_device, placement_of
 
 EXAMPLES = (", e.g. a copy of depth-anything/Depth-Anything-V2-Small-hf, LiheYoung/depth-anything-small-hf or "
             "Intel/dpt-hybrid-midas")
@@ -20,6 +25,11 @@ EXAMPLES = (", e.g. a copy of depth-anything/Depth-Anything-V2-Small-hf, LiheYou
 class DepthModel:
     def __init__(self, path: Path, model, processor):
         self.path, self.model, self.processor = path, model, processor
+
+    def placed(self, placement) -> DepthModel:
+        """This model with its network on ``placement`` (a ``weights.Placement``: itself or the run's copy)."""
+        model = placement.module(self.model)
+        return self if model is self.model else DepthModel(self.path, model, self.processor)
 
 
 def quiet_transformers():
@@ -68,17 +78,20 @@ def _inputs(image: np.ndarray, dm: DepthModel):
     return (x - mean) / std
 
 
-def estimate_depth(image: np.ndarray, dm: DepthModel) -> np.ndarray:
-    """HxW uint8 inverse depth (near = bright) at the input's size."""
+def estimate_depth(image: np.ndarray, dm: DepthModel, device=None, dtype=None) -> np.ndarray:
+    """HxW uint8 inverse depth (near = bright) at the input's size; on ``device`` in ``dtype`` (None: the
+    model's own; see the module doc)."""
     import torch
     import torch.nn.functional as F
 
     if min(image.shape[:2]) < 2:
         raise ValueError(f"image {image.shape[1]}x{image.shape[0]} is too small for depth estimation")
+    model = on_device(dm.model, device, dtype)
+    device, dtype = placement_of(model)
     with torch.inference_mode():
-        pred = dm.model(pixel_values=_inputs(image, dm)).predicted_depth
+        pred = model(pixel_values=_inputs(image, dm).to(device=device, dtype=dtype)).predicted_depth
         pred = F.interpolate(pred[:, None].float(), size=image.shape[:2], mode="bicubic", align_corners=False)[0, 0]
-    d = pred.numpy().astype(np.float64)
+    d = pred.cpu().numpy().astype(np.float64)
     if getattr(dm.model.config, "depth_estimation_type", "relative") == "metric":
         d = 1.0 / np.maximum(d, 1e-6)  # metric models predict distance: invert to near = bright
     lo, hi = float(d.min()), float(d.max())

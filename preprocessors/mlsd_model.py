@@ -16,12 +16,16 @@ centres; a segment is kept when its centre score exceeds ``score`` (the referenc
 the output map (half the input's size) exceeds ``distance`` (thr_d, 0.1 output pixels = 0.2 image pixels). Its
 ends are doubled (and scaled back when the input was resized) and drawn 1 px with their coordinates truncated
 toward zero (the reference's ``int()``), not rounded.
+
+Where it runs: where the network is (a loaded one: the CPU, float32), or on ``device`` in ``dtype`` when given
+(``weights.on_device``: a copy; the cached network is never moved); the decoding's peak search runs there too, the
+segments come back as numpy on the host. The reference runs float32 on its network's device; the nodes pass float32.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .weights import MODELS, load_strict
+from .weights import MODELS, load_strict, on_device, placement_of
 
 FILE_NAMES = ["mlsd_large_512_fp32.pth", "mlsd_large_512_fp32.safetensors"]
 STRIDE = 16  # the network's input sides must be multiples of this (four stride-2 stages, fused back by x2 steps)
@@ -146,14 +150,17 @@ def network_size(height: int, width: int) -> tuple[int, int]:
     return tuple(max(STRIDE, int(side / STRIDE + 0.5) * STRIDE) for side in (height, width))
 
 
-def detect_segments(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE, top_k: int = 200
-                    ) -> np.ndarray:
+def detect_segments(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE, top_k: int = 200,
+                    device=None, dtype=None) -> np.ndarray:
     """Nx4 float64 (x1, y1, x2, y2) in pixels of ``image``: the segments whose centre score exceeds ``score`` and
-    whose length in the network's output map (half the input size) exceeds ``distance``."""
+    whose length in the network's output map (half the input size) exceeds ``distance``. On ``device`` in
+    ``dtype`` (None: the network's own; see the module doc)."""
     import cv2
     import torch
     import torch.nn.functional as F
 
+    net = on_device(net, device, dtype)
+    device, dtype = placement_of(net)
     h, w = image.shape[:2]
     nh, nw = network_size(h, w)
     x = np.empty((1, nh, nw, 4), np.float32)  # RGB and a plane of ones, then all of it to -1..1
@@ -163,14 +170,14 @@ def detect_segments(image: np.ndarray, net, score: float = SCORE, distance: floa
     with torch.inference_mode():
         # channels-last in memory, as the reference's batch is: CPU convolutions pick their kernels by the layout
         # (the batch dimension's stride included), and another kernel rounds differently in the last bits
-        out = net(torch.from_numpy(x).permute(0, 3, 1, 2))[0]
+        out = net(torch.from_numpy(x).permute(0, 3, 1, 2).to(device=device, dtype=dtype))[0].float()
         heat = torch.sigmoid(out[0])
         peak = F.max_pool2d(heat[None, None], 3, stride=1, padding=1)[0, 0]
         heat = torch.where(peak == heat, heat, torch.zeros_like(heat)).flatten()
         scores, idx = torch.topk(heat, min(top_k, heat.numel()))
-    scores, idx = scores.numpy(), idx.numpy()
+    scores, idx = scores.cpu().numpy(), idx.cpu().numpy()
     ys, xs = np.divmod(idx, out.shape[2])
-    disp = out[1:5].permute(1, 2, 0).numpy()[ys, xs]  # float32 (dx1, dy1, dx2, dy2) from each centre
+    disp = out[1:5].permute(1, 2, 0).cpu().numpy()[ys, xs]  # float32 (dx1, dy1, dx2, dy2) from each centre
     length = np.sqrt(((disp[:, :2] - disp[:, 2:]) ** 2).sum(axis=1))
     # float32 comparisons, as the reference's numpy scalars compare
     keep = (scores > np.float32(score)) & (length > np.float32(distance))
@@ -182,12 +189,14 @@ def detect_segments(image: np.ndarray, net, score: float = SCORE, distance: floa
 COORD_LIMIT = 1 << 24  # ends further out than this (a broken network) are not drawn: cv2 takes 32-bit points
 
 
-def mlsd_lines(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE) -> np.ndarray:
-    """HxW uint8: the segments of ``detect_segments`` drawn 1 px white on black, ends truncated toward zero."""
+def mlsd_lines(image: np.ndarray, net, score: float = SCORE, distance: float = DISTANCE, device=None, dtype=None
+               ) -> np.ndarray:
+    """HxW uint8: the segments of ``detect_segments`` drawn 1 px white on black, ends truncated toward zero; on
+    ``device`` in ``dtype`` (None: the network's own)."""
     import cv2
 
     outm = np.zeros(image.shape[:2], np.uint8)
-    ends = np.trunc(detect_segments(image, net, score, distance))
+    ends = np.trunc(detect_segments(image, net, score, distance, device=device, dtype=dtype))
     drawable = np.isfinite(ends).all(axis=1) & (np.abs(ends) < COORD_LIMIT).all(axis=1)
     for x1, y1, x2, y2 in ends[drawable].astype(np.int64).tolist():
         cv2.line(outm, (x1, y1), (x2, y2), 255, 1)

@@ -1,5 +1,6 @@
 """PiDiNet soft edges (Su et al. 2021, "Pixel Difference Networks for Efficient Edge Detection") in our own torch
-network, for the published ``table5_pidinet.pth`` (the PiDiNet authors' release, MIT licence; mirrored in
+network, for the published ``table5_pidinet.pth`` (the PiDiNet authors' release, under their terms: see
+hellozhuo/pidinet before commercial use; users bring the file; mirrored in
 lllyasviel/Annotators on Hugging Face, where ControlNet 1.1's softedge_pidinet and scribble_pidinet annotators
 take it from).
 
@@ -22,13 +23,17 @@ output goes through a dilation module (ReLU, 1x1 conv to 24 channels, the sum of
 11) and an attention module (x times the sigmoid of ReLU -> 1x1 conv to 4 -> 3x3 conv to 1), a 1x1 reduction
 to one map, bilinear resizing to the input size; a 1x1 classifier fuses the four maps and a sigmoid gives the
 edge probability. Input: BGR in 0–1.
+
+Where it runs: where the network is (a loaded one: the CPU, float32), or on ``device`` in ``dtype`` when given
+(``weights.on_device``: a copy; the cached network is never moved). The map comes back as numpy on the host. The
+reference runs float32 on its network's device; the nodes pass float32.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .hed import safe_step, to_u8
-from .weights import MODELS, load_strict
+from .weights import MODELS, load_strict, on_device, placement_of
 
 FILE_NAME = "table5_pidinet.pth"
 WIDTH = 60  # channels of stage 1; stages 2-4 have 2x, 4x, 4x
@@ -187,8 +192,9 @@ def load_pidinet(path):
                       load=lambda p: load_strict(build_pidinet(), p, "the PiDiNet network").convert()).value
 
 
-def pidinet_probability(image: np.ndarray, net) -> np.ndarray:
-    """HxW float32 edge probability for an RGB uint8 image (sides of at least 8 px: three 2x2 poolings)."""
+def pidinet_probability(image: np.ndarray, net, device=None, dtype=None) -> np.ndarray:
+    """HxW float32 edge probability for an RGB uint8 image (sides of at least 8 px: three 2x2 poolings), on
+    ``device`` in ``dtype`` (None: the network's own; see the module doc)."""
     import torch
 
     h, w = image.shape[:2]
@@ -198,13 +204,14 @@ def pidinet_probability(image: np.ndarray, net) -> np.ndarray:
     # the HWC array viewed as NCHW (no copy), the layout ControlNet's annotators feed their networks in: a backend
     # may choose its convolution algorithm (and so the last bits) by layout
     x = bgr.permute(2, 0, 1)[None]
-    device = next(net.parameters()).device
+    net = on_device(net, device, dtype)
+    device, dtype = placement_of(net)
     with torch.inference_mode():
-        return net(x.to(device))[0, 0].cpu().numpy()
+        return net(x.to(device=device, dtype=dtype))[0, 0].float().cpu().numpy()
 
 
-def pidinet_soft_edge(image: np.ndarray, net, safe: bool = False) -> np.ndarray:
+def pidinet_soft_edge(image: np.ndarray, net, safe: bool = False, device=None, dtype=None) -> np.ndarray:
     """HxW uint8 soft edges (white on black) as ControlNet 1.1's softedge_pidinet annotator makes them; ``safe``:
-    three levels (0, 127, 255; ``hed.safe_step``)."""
-    p = pidinet_probability(image, net)
+    three levels (0, 127, 255; ``hed.safe_step``). On ``device`` in ``dtype`` (see the module doc)."""
+    p = pidinet_probability(image, net, device, dtype)
     return to_u8(safe_step(p) if safe else p)

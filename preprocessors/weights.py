@@ -304,3 +304,112 @@ def load_strict(net, path, what: str, state_dict: dict | None = None):
     check_fit(net, sd, path, what)
     net.load_state_dict(sd, strict=True)
     return net.eval().requires_grad_(False).float()
+
+
+# --- where a network runs ----------------------------------------------------------------------------------------
+#
+# The placement policy (the pure side; the glue's side is in nodes/preprocessors.py's module doc). A network in
+# ``MODELS`` is the CPU float32 module read from its file, shared by every caller, and is never moved nor cast: a
+# caller that wants it elsewhere gets ``on_device(net, device, dtype)``, which is ``net`` itself when every one of
+# its parameters and buffers already is on ``device`` (floating ones in ``dtype``) — the CPU float32 case: no copy,
+# and the maps are the CPU maps bit for bit — and otherwise a copy that shares no tensor with it: the same modules
+# (``copy.deepcopy``) whose parameters and buffers were copied straight to ``device`` (floating ones cast to
+# ``dtype``, integer ones keeping theirs; no second host copy is made). A copy belongs to its caller. An error while
+# copying (an out-of-memory on the device) leaves ``net`` as it was and keeps none of the partial copy.
+# ``Placement`` is one run's device and dtype with the copies made for it, emptied by ``release``.
+
+def _floating(t) -> bool:
+    return t.is_floating_point() or t.is_complex()
+
+
+def _is_on(t, device, dtype) -> bool:
+    same = t.device.type == device.type and (device.index is None or t.device.index == device.index)
+    return same and (dtype is None or not _floating(t) or t.dtype == dtype)
+
+
+def placement_of(net) -> tuple:
+    """(device, dtype) a network computes in: those of its first floating parameter or buffer (CPU float32 when it
+    has none)."""
+    import itertools
+
+    import torch
+
+    for t in itertools.chain(net.parameters(), net.buffers()):
+        if _floating(t):
+            return t.device, t.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def is_placed(net, device, dtype=None) -> bool:
+    """Every parameter and buffer of ``net`` is on ``device`` (an index-less device matches any index of its type)
+    and every floating one is of ``dtype`` (None: any)."""
+    import itertools
+
+    import torch
+
+    device = torch.device(device)
+    return all(_is_on(t, device, dtype) for t in itertools.chain(net.parameters(), net.buffers()))
+
+
+def on_device(net, device=None, dtype=None):
+    """``net`` on ``device`` in ``dtype`` (None: where / as it is): ``net`` itself when it already is there, else a
+    copy (see the placement policy above); ``net`` is never modified."""
+    import copy
+
+    import torch
+
+    here, here_dtype = placement_of(net)
+    device = here if device is None else torch.device(device)
+    dtype = here_dtype if dtype is None else dtype
+    if is_placed(net, device, dtype):
+        return net
+    memo: dict = {}
+    try:
+        with torch.no_grad():
+            for p in net.parameters():
+                memo[id(p)] = torch.nn.Parameter(_copied(p, device, dtype), requires_grad=False)
+            for b in net.buffers():
+                memo[id(b)] = _copied(b, device, dtype)
+        out = copy.deepcopy(net, memo)  # the tensors come from the memo: only the modules are new
+    except BaseException:
+        memo.clear()  # the partial copy's device memory goes now, not when the traceback does
+        raise
+    return out.eval().requires_grad_(False)
+
+
+def _copied(t, device, dtype):
+    return t.detach().to(device=device, dtype=dtype if _floating(t) else t.dtype, copy=True)
+
+
+class Placement:
+    """Where one run's networks compute, and the copies made for it.
+
+    ``module(net)`` is ``on_device(net, device, dtype)``, the copy kept for the run (the same network placed twice
+    is copied once); ``release()`` empties every copy made (its tensors go to the meta device, so the device memory
+    is freed even where something, a traceback, still refers to the module), forgets them and says how many there
+    were. The networks given to ``module`` are never touched, nor is a network that needed no copy released."""
+
+    def __init__(self, device=None, dtype=None):
+        import torch
+
+        self.device = torch.device("cpu" if device is None else device)
+        self.dtype = torch.float32 if dtype is None else dtype
+        self.copies: dict = {}  # id(net) -> (net, its copy): net kept alive so its id stays its own
+
+    def __repr__(self) -> str:
+        return f"Placement({self.device}, {self.dtype}, {len(self.copies)} copies)"
+
+    def module(self, net):
+        made = self.copies.get(id(net))
+        if made is not None and made[0] is net:
+            return made[1]
+        out = on_device(net, self.device, self.dtype)
+        if out is not net:
+            self.copies[id(net)] = (net, out)
+        return out
+
+    def release(self) -> int:
+        copies, self.copies = self.copies, {}
+        for _net, copy_ in copies.values():
+            copy_.to("meta")
+        return len(copies)
