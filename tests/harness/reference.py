@@ -26,7 +26,7 @@ def _package_dir() -> str | None:
     spec = importlib.util.find_spec(PACKAGE)  # finds the package without executing its __init__
     if spec is None or not spec.submodule_search_locations:
         return None
-    return list(spec.submodule_search_locations)[0]
+    return next(iter(spec.submodule_search_locations))
 
 
 def _register_namespace() -> None:
@@ -66,3 +66,16 @@ def reference_version() -> str:
     from importlib.metadata import version
 
     return version("controlnet_aux")
+
+
+def assert_same_map(ours, ref) -> None:
+    """Our HxW uint8 map equals the reference's (HxWx3, three equal channels) exactly; else how many pixels differ
+    and by how much."""
+    import numpy as np
+
+    assert ref.dtype == np.uint8 and ref.ndim == 3 and ref.shape[2] == 3
+    assert (ref == ref[:, :, :1]).all()  # a grey map, channels repeated
+    assert ours.dtype == np.uint8 and ours.shape == ref.shape[:2], (ours.shape, ref.shape)
+    diff = np.abs(ours.astype(int) - ref[:, :, 0].astype(int))
+    assert not diff.any(), (f"{(diff > 0).sum()} of {diff.size} pixels ({(diff > 0).mean():.2%}) differ, "
+                            f"by up to {diff.max()} levels")

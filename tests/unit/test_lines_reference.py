@@ -29,47 +29,27 @@ on its own (``test_the_detection_image_is_the_references``).
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pytest
-from harness.reference import reference
-from PIL import Image
-
-from loadout.preprocessors import image_ops, lineart_models, lineart_standard, mlsd_model, weights
+from harness.reference import assert_same_map, reference
+from loadout.preprocessors import (
+    image_ops,
+    lineart_models,
+    lineart_standard,
+    mlsd_model,
+    weights,
+)
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("few_threads")
 
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 SEED = 20261605
 CROP = (slice(0, 500), slice(64, 448))  # 500x384
 CASES = [pytest.param((slice(None), slice(None)), 512, id="photo600x512@512"),
          pytest.param(CROP, 384, id="crop500x384@384")]
 ANIME_CASES = [pytest.param((slice(None), slice(None)), 256, id="photo600x512@256"),
                pytest.param((slice(100, 350), slice(64, 448)), 256, id="crop250x384@256")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(before, 2))  # a shared CPU
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return np.asarray(Image.open(PHOTO).convert("RGB"))
-
-
-def assert_same_map(ours: np.ndarray, ref: np.ndarray) -> None:
-    assert ref.dtype == np.uint8 and ref.ndim == 3 and ref.shape[2] == 3
-    assert (ref == ref[:, :, :1]).all()  # a grey map, channels repeated
-    assert ours.dtype == np.uint8 and ours.shape == ref.shape[:2], (ours.shape, ref.shape)
-    diff = np.abs(ours.astype(int) - ref[:, :, 0].astype(int))
-    assert not diff.any(), (f"{(diff > 0).sum()} of {diff.size} pixels ({(diff > 0).mean():.2%}) differ, "
-                            f"by up to {diff.max()} levels")
 
 
 def assert_grey_non_trivial(m: np.ndarray) -> None:

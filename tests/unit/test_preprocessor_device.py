@@ -23,21 +23,21 @@ import logging
 import numpy as np
 import pytest
 import tiny_annotators
-
-from loadout.preprocessors import depth, hed, lineart_models, mlsd_model, pidinet, segmentation, weights
+from loadout.preprocessors import (
+    depth,
+    hed,
+    lineart_models,
+    mlsd_model,
+    pidinet,
+    segmentation,
+    weights,
+)
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("few_threads")
 
 META = torch.device("meta")
 IMG = np.random.default_rng(16).integers(0, 255, (96, 136, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(before, 2))  # a shared CPU
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

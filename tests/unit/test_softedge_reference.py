@@ -28,39 +28,21 @@ across the gradient direction only) does not give the reference's scribble.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
 import numpy as np
 import pytest
-from harness.reference import reference
-from PIL import Image
-
+from harness.reference import assert_same_map, reference
 from loadout.preprocessors import hed, image_ops, pidinet, scribble, weights
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("few_threads")
 cv2 = pytest.importorskip("cv2")
 
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 SEED = 20261616
 CROP = (slice(40, 440), slice(100, 400))  # 400x300
 CASES = [pytest.param((slice(None), slice(None)), 512, id="photo600x512@512"),
          pytest.param(CROP, 320, id="crop400x300@320")]
 VARIANTS = [pytest.param({}, id="soft"), pytest.param({"safe": True}, id="safe"),
             pytest.param({"scribble": True}, id="scribble")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(before, 2))  # a shared CPU
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return np.asarray(Image.open(PHOTO).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +82,6 @@ def pidinet_reference(pidinet_file):
     assert all(k.startswith("module.") for k in published)
     net.load_state_dict({k[len("module."):]: v for k, v in published.items()}, strict=True)
     return ref.PidiNetDetector(net.eval())
-
-
-def assert_same_map(ours: np.ndarray, ref: np.ndarray) -> None:
-    assert ref.dtype == np.uint8 and ref.ndim == 3 and ref.shape[2] == 3
-    assert (ref == ref[:, :, :1]).all()  # a grey map, channels repeated
-    assert ours.dtype == np.uint8 and ours.shape == ref.shape[:2], (ours.shape, ref.shape)
-    diff = np.abs(ours.astype(int) - ref[:, :, 0].astype(int))
-    assert not diff.any(), (f"{(diff > 0).sum()} of {diff.size} pixels ({(diff > 0).mean():.2%}) differ, "
-                            f"by up to {diff.max()} levels")
 
 
 def assert_varied(m: np.ndarray, variant: dict) -> None:
@@ -213,7 +186,7 @@ def test_the_old_gradient_thinning_is_not_the_reference(photo, hed_reference):
 
 # --- the published layouts ---
 
-def test_our_networks_load_the_reference_state_dicts_strictly(tmp_path):
+def test_our_networks_load_the_reference_state_dicts_strictly(photo, tmp_path):
     """The reference's own model classes, seeded, saved in the published containers, load through our loaders
     with every key and shape checked; and they draw the same map."""
     torch.manual_seed(SEED)
@@ -230,7 +203,7 @@ def test_our_networks_load_the_reference_state_dicts_strictly(tmp_path):
     for ours, theirs in ((ours_hed, ref_hed), (ours_pidi, ref_pidi)):
         sd = theirs.state_dict()
         assert all(torch.equal(v, sd[k]) for k, v in ours.state_dict().items())
-    img = image_ops.resize_for_detection(np.asarray(Image.open(PHOTO).convert("RGB")), 128)
+    img = image_ops.resize_for_detection(photo, 128)
     assert_same_map(hed.hed_soft_edge(img, ours_hed),
                     reference("hed").HEDdetector(ref_hed.eval())(img, 128, 128, output_type="np"))
     assert_same_map(pidinet.pidinet_soft_edge(img, ours_pidi),
