@@ -7,9 +7,16 @@
 
 From an API file, widget order and socket types come from a live /object_info (a harness ComfyUI is started unless
 --url is given); the result goes to workflows/NAME.json. --relayout reads the UI files themselves (nodes, links,
-widget values stay as they are) and needs nothing else. Either way each loader node gets ``properties.models`` (the
-public file it names, with its download URL and folder, from scripts/public_models.py). tests/workflows keeps the
-UI and API twins in sync afterwards.
+widget values stay as they are) and needs nothing else. Either way:
+
+- the graph is laid out left to right in titled groups by stage (``cli/workflow_format.lay_out``), each with the
+  Markdown note scripts/workflow_notes.py gives for it, and an "About" group with the overview note, to which a
+  "Model files" list is added (each public file with its folder and download link);
+- each loader node gets ``properties.models`` (the public file it names, with its download URL and folder, from
+  scripts/public_models.py), which the frontend's missing-model dialog reads to offer the download.
+
+tests/workflows keeps the UI and API twins in sync afterwards; tests/unit/test_bundled_workflow_layout.py checks the
+layout.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test harness; never the repo root
 import harness  # noqa: E402,F401  (defines the ``loadout`` alias for this repo)
 import public_models  # noqa: E402  (scripts/, next to this file)
+import workflow_notes  # noqa: E402
 from harness.paths import REPO  # noqa: E402
+from loadout.cli.workflow_format import lay_out  # noqa: E402
 from loadout.core.lora.parse import parse_stack_text  # noqa: E402
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
@@ -63,6 +72,35 @@ def declare_models(ui: dict) -> dict:
     return ui
 
 
+def models_section(ui: dict) -> str:
+    """The overview's "Model files" list: every public file the workflow names, where it goes, its download."""
+    models = []
+    for node in ui["nodes"]:
+        for m in node_models(node):
+            if m not in models:
+                models.append(m)
+    if not models:
+        return ""
+    lines = ["## Model files", "",
+             "Missing ones are offered for download when the workflow opens; or fetch them yourself into "
+             "`ComfyUI/models/`:", ""]
+    for m in models:
+        folder = " (keep the file in this folder: Loadout finds the LoRA by the folder's name)" if "/" in m.name else ""
+        lines.append(f"- `{m.directory}/{m.name}` — {m.what} — [download]({m.url}){folder}")
+    return "\n".join(lines)
+
+
+def arrange(name: str, ui: dict) -> dict:
+    """Lay out ``ui`` (the bundled workflow ``name``) with its notes, and declare its models."""
+    notes = workflow_notes.NOTES.get(name)
+    if notes is None:
+        raise SystemExit(f"scripts/workflow_notes.py has no notes for {name!r}: add an overview and one note per group")
+    ui = declare_models(ui)
+    overview = "\n\n".join(part for part in (notes["overview"], models_section(ui)) if part)
+    stage_notes = {k: v for k, v in notes.items() if k not in ("overview", "titles")}
+    return lay_out(ui, overview=overview, stage_notes=stage_notes, titles=notes.get("titles"))
+
+
 def write(path: Path, ui: dict) -> None:
     path.write_text(json.dumps(ui, indent=2) + "\n")
     print(path)
@@ -71,7 +109,7 @@ def write(path: Path, ui: dict) -> None:
 def relayout(paths: list[Path]) -> None:
     for path in paths:
         ui = json.loads(path.read_text())
-        write(path, declare_models(ui))
+        write(path, arrange(path.stem, ui))
 
 
 def from_api(api_path: Path, note: str | None, url: str | None, ap) -> None:
@@ -82,18 +120,16 @@ def from_api(api_path: Path, note: str | None, url: str | None, ap) -> None:
 
     api = json.loads(api_path.read_text())
     out = REPO / "workflows" / api_path.name
-    if note is None:
-        notes = [n["widgets_values"][0] for n in json.loads(out.read_text())["nodes"]
-                 if n["type"] in ("Note", "MarkdownNote")] if out.is_file() else []
-        if not notes:
-            ap.error(f"--note is required: {out} has no note to keep")
-        note = notes[0]
+    if note is not None:
+        workflow_notes.NOTES.setdefault(api_path.stem, {})["overview"] = note
+    elif api_path.stem not in workflow_notes.NOTES:
+        ap.error(f"--note is required: scripts/workflow_notes.py has no notes for {api_path.stem}")
     if url:
         info = ComfyClient(url).object_info()
     else:
         with ComfyServer(harness_paths(), cache_dir() / "logs" / "make_ui_workflow.log") as server:
             info = ComfyClient(server.url).object_info()
-    write(out, declare_models(api_to_ui(api, info, note=note)))
+    write(out, arrange(api_path.stem, api_to_ui(api, info)))
 
 
 def main(argv=None) -> int:
@@ -101,8 +137,8 @@ def main(argv=None) -> int:
     ap.add_argument("paths", type=Path, nargs="*", help="an API file (workflows/api/NAME.json); with --relayout, "
                                                         "UI files (default: every workflows/*.json)")
     ap.add_argument("--relayout", action="store_true", help="lay out the UI files again, without a server")
-    ap.add_argument("--note", help="text of the overview note: what the workflow shows, what to change "
-                                   "(default: keep the note of the existing UI file)")
+    ap.add_argument("--note", help="Markdown of the overview note of a new workflow (default: its notes in "
+                                   "scripts/workflow_notes.py, which also give each group's note)")
     ap.add_argument("--url", help="use a running ComfyUI instead of starting the harness one")
     args = ap.parse_args(argv)
     if args.relayout:

@@ -32,7 +32,8 @@ def test_ui_workflow_loads_and_matches_its_api_twin(comfy, path):
     assert check_ui(ui, comfy.object_info) == []
     twin = json.loads((REPO / "workflows" / "api" / path.name).read_text())
     assert strip_meta(ui_to_api(ui, comfy.object_info)) == strip_meta(twin), "UI and API twins differ"
-    assert any(n["type"] == "Note" and n["widgets_values"][0].strip() for n in ui["nodes"]), "needs a Note node"
+    assert any(n["type"] in ("Note", "MarkdownNote") and n["widgets_values"][0].strip() for n in ui["nodes"]), \
+        "needs a note"
 
 
 def test_ui_workflows_are_served_as_templates(comfy):
