@@ -1,4 +1,5 @@
-"""Every bundled workflow: API twins run and produce outputs (our client and comfy-cli); UI files load cleanly."""
+"""Every bundled workflow: API twins run and produce outputs (our client and comfy-cli); UI files load cleanly and
+are served as templates with their thumbnails."""
 import json
 import os
 import subprocess
@@ -42,6 +43,9 @@ def test_ui_workflows_are_served_as_templates(comfy):
     for p in UI:
         served = comfy.client.get_json(f"/api/workflow_templates/{PACK_DIR_NAME}/{p.name}")
         assert served == json.loads(p.read_text())
+        # the thumbnail the template browser shows for a custom node pack's template: NAME.jpg next to it
+        thumb = comfy.client.get_bytes(f"/api/workflow_templates/{PACK_DIR_NAME}/{p.stem}.jpg")
+        assert thumb == p.with_suffix(".jpg").read_bytes()
 
 
 @pytest.mark.parametrize("path", API, ids=[p.stem for p in API])
