@@ -221,9 +221,9 @@ def render_graph(ui: dict, title: str, size: int = SIZE, height: int | None = No
             if top + row_px * 0.6 > y1 - 2:
                 break
             right = x1 - 4 * scale if not is_note else x0 + (x1 - x0) * (0.55 + 0.4 * ((k * 7919) % 10) / 10)
-            draw.rounded_rectangle([x0 + 4 * scale, top, right, top + row_px * 0.62],
-                                   radius=max(1, 3 * scale), fill=(WIDGET if not is_note else mix(body, (0, 0, 0), 0.35))
-                                   + (255,))
+            bar = WIDGET if not is_note else mix(body, (0, 0, 0), 0.35)  # a note's "lines of text" vary in length
+            draw.rounded_rectangle([x0 + 4 * scale, top, right, top + row_px * 0.62], radius=max(1, 3 * scale),
+                                   fill=bar + (255,))
     return img
 
 
