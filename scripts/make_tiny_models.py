@@ -27,6 +27,11 @@ through ComfyUI's loaders to prove they are accepted and that every LoRA key mat
     models/annotators/...                               tiny depth / segmentation / lineart models
                                                        (scripts/tiny_annotators.py)
     input/loadout_grace_hopper.jpg                      matplotlib's real photo, for the workflows
+    models/<folder>/<public name>                       each tiny model again under the public file name the bundled
+                                                       workflows use (v1-5-pruned-emaonly-fp16.safetensors, ...):
+                                                       hard links (copies across file systems), from the one table
+                                                       in scripts/public_models.py; made on every run, so an alias
+                                                       that is missing or stale is made again without regenerating
 
 Usage: python scripts/make_tiny_models.py [--comfyui DIR] [--models DIR] [--force]  (defaults: the harness's)
 Random weights: the images are noise. They prove loading, patching, sampling and plumbing, not image quality.
@@ -42,6 +47,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import public_models  # scripts/, next to this file (stdlib only)
 
 GENERATOR_VERSION = "2"
 SEED = 20261122
@@ -402,8 +409,18 @@ def copy_photo(input_dir: Path) -> None:
         shutil.copyfile(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg", dest)
 
 
+def link_public_names(models: Path) -> None:
+    """Each tiny model under the public name the bundled workflows use (scripts/public_models.py), inside the
+    harness's models folder only."""
+    written = public_models.link_aliases(models)
+    log.info("public names: %d of %d linked to their tiny models%s", len(written), len(public_models.MODELS),
+             "" if written else " (all current)")
+
+
 def stamp_value() -> str:
-    source = Path(__file__).read_bytes() + (Path(__file__).parent / "tiny_annotators.py").read_bytes()
+    here = Path(__file__).parent
+    source = b"".join((here / name).read_bytes() for name in ("make_tiny_models.py", "tiny_annotators.py",
+                                                                "public_models.py"))
     return hashlib.sha256(source + GENERATOR_VERSION.encode()).hexdigest()[:16]
 
 
@@ -428,6 +445,7 @@ def main(argv=None) -> int:
         (args.models / f).is_file() for f in FILES.values()
     ):
         log.info("tiny models are current (%s)", stamp)
+        link_public_names(args.models)
         return 0
 
     from harness.inprocess import import_comfyui
@@ -457,6 +475,7 @@ def main(argv=None) -> int:
 
     import_pack()
     tiny_annotators.make_all(args.models / "annotators")
+    link_public_names(args.models)
     stamp.write_text(stamp_value() + "\n")
     log.info("done in %.1f s: %s, LoRA modules %s", time.time() - t0, report, loras)
     return 0

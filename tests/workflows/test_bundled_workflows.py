@@ -1,4 +1,5 @@
-"""Every bundled workflow: API twins run and produce outputs (our client and comfy-cli); UI files load cleanly."""
+"""Every bundled workflow: API twins run and produce outputs (our client and comfy-cli); UI files load cleanly and
+are served as templates with their thumbnails."""
 import json
 import os
 import subprocess
@@ -32,7 +33,8 @@ def test_ui_workflow_loads_and_matches_its_api_twin(comfy, path):
     assert check_ui(ui, comfy.object_info) == []
     twin = json.loads((REPO / "workflows" / "api" / path.name).read_text())
     assert strip_meta(ui_to_api(ui, comfy.object_info)) == strip_meta(twin), "UI and API twins differ"
-    assert any(n["type"] == "Note" and n["widgets_values"][0].strip() for n in ui["nodes"]), "needs a Note node"
+    assert any(n["type"] in ("Note", "MarkdownNote") and n["widgets_values"][0].strip() for n in ui["nodes"]), \
+        "needs a note"
 
 
 def test_ui_workflows_are_served_as_templates(comfy):
@@ -41,6 +43,9 @@ def test_ui_workflows_are_served_as_templates(comfy):
     for p in UI:
         served = comfy.client.get_json(f"/api/workflow_templates/{PACK_DIR_NAME}/{p.name}")
         assert served == json.loads(p.read_text())
+        # the thumbnail the template browser shows for a custom node pack's template: NAME.jpg next to it
+        thumb = comfy.client.get_bytes(f"/api/workflow_templates/{PACK_DIR_NAME}/{p.stem}.jpg")
+        assert thumb == p.with_suffix(".jpg").read_bytes()
 
 
 @pytest.mark.parametrize("path", API, ids=[p.stem for p in API])
