@@ -35,7 +35,7 @@ ifneq ($(FRONTEND),)
 endif
 # The browser layer (the real frontend in headless chromium): also part of `make test`.
 BROWSER_TESTS := tests/integration/test_frontend_reports.py tests/integration/test_frontend_workflows.py \
-  tests/integration/test_saved_workflows_v1.py
+  tests/integration/test_saved_workflows_v1.py tests/integration/test_template_browser.py
 SKIP ?=
 PYTEST_ARGS ?=  # e.g. PYTEST_ARGS="-x --junitxml=out/junit.xml"
 VENV ?= $(CURDIR)/.venv

@@ -13,7 +13,9 @@ widget values stay as they are) and needs nothing else. Either way:
   Markdown note scripts/workflow_notes.py gives for it, and an "About" group with the overview note, to which a
   "Model files" list is added (each public file with its folder and download link);
 - each loader node gets ``properties.models`` (the public file it names, with its download URL and folder, from
-  scripts/public_models.py), which the frontend's missing-model dialog reads to offer the download.
+  scripts/public_models.py), which the frontend's missing-model dialog reads to offer the download; a file named
+  only inside a text (a LoRA text form's ``<lora:NAME:...>``) also goes into the workflow's top-level ``models``,
+  as the frontend reads a node's entries only for names that are widget values.
 
 tests/workflows keeps the UI and API twins in sync afterwards; tests/unit/test_bundled_workflow_layout.py checks the
 layout.
@@ -61,7 +63,14 @@ def node_models(node: dict) -> list[public_models.PublicModel]:
 
 
 def declare_models(ui: dict) -> dict:
-    """Set ``properties.models`` on every node that names a public file (and drop a stale one elsewhere)."""
+    """Set ``properties.models`` on every node that names a public file (and drop a stale one elsewhere), and the
+    workflow's top-level ``models`` to the entries the frontend would not see there.
+
+    The frontend offers a node's ``properties.models`` entry only when its name is one of the node's widget values
+    (``getSelectedModelsMetadata``, frontend 1.32 to 1.58): a LoRA named inside a text form (``<lora:NAME:...>``)
+    is not, so such entries also go into ``ui["models"]``, which the frontend reads whole (ComfyUI's templates
+    use that list the same way)."""
+    extra = []
     for node in ui["nodes"]:
         models = node_models(node)
         props = node.setdefault("properties", {})
@@ -69,6 +78,12 @@ def declare_models(ui: dict) -> dict:
             props["models"] = [m.entry() for m in models]
         else:
             props.pop("models", None)
+        values = {v for v in node.get("widgets_values") or [] if isinstance(v, str)}
+        extra += [m.entry() for m in models if m.name not in values and m.entry() not in extra]
+    if extra:
+        ui["models"] = extra
+    else:
+        ui.pop("models", None)
     return ui
 
 

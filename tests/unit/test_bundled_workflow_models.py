@@ -5,6 +5,9 @@
   (``<lora:NAME:...>`` tags, lines, JSON) — is in scripts/public_models.py, and in the UI file the node's
   ``properties.models`` holds exactly those files, each with the table's url and directory (what the frontend's
   missing-model dialog reads to offer the download).
+- A file a node names only inside a text (not as a widget value) is also in the UI file's top-level ``models``: the
+  frontend reads a node's ``properties.models`` entry only when its name is one of the node's widget values, and
+  the top-level list whole (tests/integration/test_template_browser.py checks what it then shows).
 """
 import json
 from pathlib import Path
@@ -64,6 +67,20 @@ def test_every_loader_names_a_public_file_declared_with_its_download(path):
         used += len(names)
     if "preprocessor_gallery" not in path.stem:
         assert used, f"{path.name} names no model file"
+
+
+@pytest.mark.parametrize("path", UI, ids=[p.stem for p in UI])
+def test_files_named_only_inside_a_text_are_in_the_top_level_models(path):
+    ui = json.loads(path.read_text())
+    want = []
+    for node in ui["nodes"]:
+        values = {v for v in node.get("widgets_values") or [] if isinstance(v, str)}
+        for entry in (node.get("properties") or {}).get("models", []):
+            if entry["name"] not in values and entry not in want:
+                want.append(entry)
+    assert ui.get("models", []) == want
+    if path.stem == "lora_stack":
+        assert [e["name"] for e in want] == ["lcm-lora-sdv1-5/pytorch_lora_weights.safetensors"]
 
 
 @pytest.mark.parametrize("path", API, ids=[p.stem for p in API])
