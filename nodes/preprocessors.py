@@ -328,10 +328,85 @@ def pidinet_net():
     return pidinet.load_pidinet(find_weight_file(annotator_roots(), "pidinet", [pidinet.FILE_NAME], "PiDiNet"))
 
 
+# --- choices that need an optional package (one mechanism for every node): listed always, so a saved workflow
+# opens anywhere; without the package the choice is refused before the run, with the install command, and a line at
+# start-up says which choices are off and why ---
+
+def choice_unavailable(node: str, input_name: str, value, needs: dict) -> str | None:
+    """The validation error for ``value`` when ``needs`` ({choice: (import name, install command)}) says it needs a
+    package that is not installed (checked with ``importlib.util.find_spec``: nothing is imported), else None."""
+    import importlib.util
+
+    if not isinstance(value, str) or value not in needs:
+        return None
+    package, fix = needs[value]
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return error_text(node, input_name, f"'{value}' needs the optional package {package}, which is not installed",
+                      f"{fix}, or choose another {input_name}")
+
+
+def log_unavailable_choices(node: str, input_name: str, needs: dict) -> list[str]:
+    """Log (once, at import) the choices of ``needs`` whose package is missing; returns them."""
+    import importlib.util
+
+    off = [c for c, (package, _fix) in needs.items() if importlib.util.find_spec(package) is None]
+    for choice in off:
+        package, fix = needs[choice]
+        logger.info("[Loadout] %s: %s '%s' is disabled: the optional package %s is not installed (%s)", node,
+                    input_name, choice, package, fix)
+    return off
+
+
+DEPTH_NEEDS = {"dpt_hybrid-midas-501f0c75.pt": ("timm", "pip install timm")}
+
+
+def depth_files() -> dict:
+    """The original depth checkpoints the Depth and Normal nodes' ``model`` offers after the transformers folders:
+    {file name: (annotators sub-folder, Hugging Face repository (comfyui_controlnet_aux's ckpts layout), where it is
+    published)}: MiDaS DPT-hybrid (ControlNet 1.1's depth annotator), then Depth Anything v2 and v1."""
+    from ..preprocessors import depth_anything, midas
+    from ..preprocessors.weights import ANNOTATORS_REPO
+
+    files = {midas.FILE: (midas.KIND, ANNOTATORS_REPO, midas.SOURCE)}
+    for f in depth_anything.FILES:
+        files[f.name] = (depth_anything.KIND, depth_anything.aux_repo(f), f.source)
+    return files
+
+
+def depth_choices() -> list[str]:
+    """``model`` of the Depth and Normal nodes: auto (the first folder), the transformers folders under
+    annotators/depth, then ``depth_files()`` (always listed, so a workflow naming one opens anywhere; a missing file
+    is an error naming it, the folders looked in and where it is published)."""
+    return _model_choices("depth") + [f for f in depth_files() if f not in _model_choices("depth")]
+
+
+def check_depth_model(node: str, value) -> str | None:
+    """``model`` of the Depth and Normal nodes: a checkpoint choice needs its package (``DEPTH_NEEDS``: timm for
+    MiDaS), the rest is ``check_model``'s folder check."""
+    if isinstance(value, str) and value in depth_files():
+        return choice_unavailable(node, "model", value, DEPTH_NEEDS)
+    return check_model(node, "model", value, "depth")
+
+
+def depth_checkpoint(name: str):
+    """The cached network of a ``depth_files()`` checkpoint, on the CPU: MiDaS (a torch module) or Depth Anything
+    (a ``depth.DepthModel``)."""
+    from ..preprocessors import depth_anything, midas
+    from ..preprocessors.weights import find_weight_file
+
+    kind, repo, source = depth_files()[name]
+    what = "MiDaS DPT-hybrid" if name == midas.FILE else "Depth Anything"
+    path = find_weight_file(annotator_roots(), kind, [name], what, source=f"download it from {source}", hf_repo=repo)
+    return midas.load_midas(path) if name == midas.FILE else depth_anything.load_depth_anything(path)
+
+
 def depth_model(name: str):
     """The cached depth model, on the CPU (``depth_fn`` places it on the node's device)."""
     from ..preprocessors import depth
 
+    if name in depth_files():
+        return depth_checkpoint(name)
     return depth.load_depth_model(depth.find_depth_model(annotator_roots(), "" if name == "auto" else name))
 
 
@@ -397,7 +472,11 @@ def depth_fn(model: str):
     """Inverse depth; the depth network on the running node's device (``placed``)."""
     from ..preprocessors import depth
 
+    from ..preprocessors import midas
+
     dm = placed(depth_model(model))
+    if model == midas.FILE:
+        return lambda im: midas.midas_depth(im, dm)
     return lambda im: depth.estimate_depth(im, dm)
 
 
@@ -755,11 +834,14 @@ class LoadoutDepthPreprocessor(io.ComfyNode):
             display_name=DEPTH,
             category=CATEGORY,
             description=("Normalised inverse depth (near = bright) from a local transformers model in "
-                         "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT).")
+                         "ComfyUI/models/annotators/depth/<model>/ (Depth Anything v1/v2, DPT, MiDaS-DPT), or from "
+                         "an original checkpoint: dpt_hybrid-midas-501f0c75.pt (MiDaS, ControlNet 1.1's depth "
+                         "annotator; needs timm), depth_anything_v2_vit{s,b,l}.pth or depth_anything_vit{s,b,l}14.pth, "
+                         "in annotators/depth (MiDaS: annotators/midas) or comfyui_controlnet_aux's ckpts.")
             + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
-                io.Combo.Input("model", options=_model_choices("depth"),
+                io.Combo.Input("model", options=depth_choices(),
                                tooltip="A model folder under annotators/depth (auto: the first one)."),
             ],
             outputs=[hint_output()],
@@ -767,7 +849,7 @@ class LoadoutDepthPreprocessor(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, resolution=None, output_size=None, model=None):
-        return first_error(check_common(DEPTH, resolution, output_size), check_model(DEPTH, "model", model, "depth"))
+        return first_error(check_common(DEPTH, resolution, output_size), check_depth_model(DEPTH, model))
 
     @classmethod
     def execute(cls, image, resolution, output_size, model) -> io.NodeOutput:
@@ -824,7 +906,7 @@ class LoadoutNormalPreprocessor(io.ComfyNode):
                         "step." + LIMITS_NOTE,
             inputs=[
                 *common_inputs(),
-                io.Combo.Input("model", options=_model_choices("depth"),
+                io.Combo.Input("model", options=depth_choices(),
                                tooltip="A model folder under annotators/depth (auto: the first one)."),
                 io.Float.Input("bg_threshold", default=0.1, min=0.0, max=1.0, step=0.01,
                                tooltip="Depth below this (0–1) is background."),
@@ -837,7 +919,7 @@ class LoadoutNormalPreprocessor(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, resolution=None, output_size=None, model=None):
         return first_error(check_common(NORMAL, resolution, output_size),
-                           check_model(NORMAL, "model", model, "depth"))
+                           check_depth_model(NORMAL, model))
 
     @classmethod
     def execute(cls, image, resolution, output_size, model, bg_threshold, depth_scale) -> io.NodeOutput:
@@ -1026,3 +1108,5 @@ class LoadoutPreprocessor(io.ComfyNode):
 NODES = [LoadoutCannyPreprocessor, LoadoutMLSDPreprocessor, LoadoutScribblePreprocessor, LoadoutLineartPreprocessor,
          LoadoutHEDPreprocessor, LoadoutPiDiNetPreprocessor, LoadoutDepthPreprocessor, LoadoutNormalFromDepth,
          LoadoutNormalPreprocessor, LoadoutSegmentationPreprocessor, LoadoutOpenPoseRender, LoadoutPreprocessor]
+
+log_unavailable_choices(DEPTH, "model", DEPTH_NEEDS)

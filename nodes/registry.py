@@ -33,7 +33,7 @@ NODE_MODULES: tuple[NodeModule, ...] = (
     NodeModule("schedules"),
     NodeModule("controlnet"),
     NodeModule("preprocessors"),
-    NodeModule("pose", requires=("mediapipe",), extra="pose"),
+    NodeModule("pose"),  # its model choices need mediapipe or onnxruntime: checked per choice (nodes/pose.py)
 )
 
 

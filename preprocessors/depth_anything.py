@@ -92,6 +92,15 @@ _V2_NAME = re.compile(r"depth_anything_v2_(?:metric_(hypersim|vkitti)_)?vit[sblg
 _V1_NAME = re.compile(r"depth_anything_vit[sbl]14", re.IGNORECASE)
 
 
+def aux_repo(f: Published) -> str:
+    """Where comfyui_controlnet_aux keeps a published file under its ``ckpts`` folder (``<repo>/<file>``, the
+    repository it downloads from): ``depth-anything/Depth-Anything-V2-Large`` for v2, the v1 Space's
+    ``LiheYoung/Depth-Anything/checkpoints`` for v1."""
+    if f.version == 2:
+        return "depth-anything/Depth-Anything-V2-" + {"vits": "Small", "vitb": "Base", "vitl": "Large"}[f.size]
+    return "LiheYoung/Depth-Anything/checkpoints"
+
+
 def version_of(name) -> tuple[int, int | None]:
     """(version, max_depth) a file's name says: (2, None) for ``depth_anything_v2_vits.pth``, (2, 20) for
     ``depth_anything_v2_metric_hypersim_vits.pth`` (metric), (1, None) for ``depth_anything_vits14.pth``. A name

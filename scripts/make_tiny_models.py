@@ -474,7 +474,7 @@ def main(argv=None) -> int:
     from harness.inprocess import import_pack
 
     import_pack()
-    tiny_annotators.make_all(args.models / "annotators")
+    tiny_annotators.make_all(args.models / "annotators", midas=True)
     link_public_names(args.models)
     stamp.write_text(stamp_value() + "\n")
     log.info("done in %.1f s: %s, LoRA modules %s", time.time() - t0, report, loras)

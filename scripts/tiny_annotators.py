@@ -11,8 +11,15 @@
                                                           fp16 as published (~29 MB)
     <annotators>/pidinet/table5_pidinet.pth              PiDiNet's release layout: {'state_dict': {'module.<key>':
                                                           fp32 tensor}} (~2.8 MB)
+    <annotators>/depth/depth_anything_v2_vits.pth        an original Depth Anything v2 checkpoint (the published
+                                                          keys, a narrow network; ~3 MB)
+    <annotators>/dwpose/yolox_l.onnx, dw-ll_ucoco_384.onnx  DWPose's two ONNX files: their input/output names and
+                                                          shapes, small seeded graphs (~3 MB; needs onnx)
+    <annotators>/midas/dpt_hybrid-midas-501f0c75.pt      MiDaS DPT-hybrid, the file's keys and (fixed) shapes, fp32
+                                                          (~490 MB; only with --midas: make_tiny_models.py asks for
+                                                          it, the unit tests write theirs to a temporary folder)
 
-Usage: python scripts/tiny_annotators.py ANNOTATORS_DIR [--anime]
+Usage: python scripts/tiny_annotators.py ANNOTATORS_DIR [--anime] [--midas]
 Random weights: outputs are noise-like but have the real shapes, dtypes and loading paths. The soft-edge files
 (HED, PiDiNet) are scaled so that their edge probability spreads over 0–1 rather than saturating (He-initialised
 convolutions, then the last linear layer set so that the logit has mean -2 and standard deviation 3 on a
@@ -53,6 +60,120 @@ def make_tiny_depth_anything(dest: Path, seed: int = SEED) -> Path:
                       ensure_multiple_of=14, resample=3, do_normalize=True, image_mean=[0.485, 0.456, 0.406],
                       image_std=[0.229, 0.224, 0.225]).save_pretrained(dest)
     return dest
+
+
+def _attention_names(keys):
+    if "backbone.encoder.layer.0.attention.q_proj.weight" in keys:
+        return "attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj"
+    return ("attention.attention.query", "attention.attention.key", "attention.attention.value",
+            "attention.output.dense")
+
+
+def original_layout(hf: dict, layers: int) -> dict:
+    """The original Depth Anything checkpoint (DepthAnything/Depth-Anything-V2 ``depth_anything_v2/dpt.py`` +
+    ``dinov2.py``, LiheYoung/Depth-Anything ``depth_anything/dpt.py`` module names) of a transformers
+    ``DepthAnythingForDepthEstimation`` state dict: DINOv2 as ``pretrained``, the DPT head as ``depth_head``
+    (refinenet1 is the finest fusion block, transformers' last; qkv fused q, k, v); every tensor goes to exactly
+    one key. The oracle of tests/unit/test_depth_anything_ckpt.py, and the writer of the harness's tiny file."""
+    import torch
+
+    q, k, v, o = _attention_names(hf)
+    used, raw = set(), {}
+
+    def take(name):
+        used.add(name)
+        return hf[name]
+
+    for ours, theirs in [("cls_token", "embeddings.cls_token"), ("mask_token", "embeddings.mask_token"),
+                         ("pos_embed", "embeddings.position_embeddings"),
+                         ("patch_embed.proj.weight", "embeddings.patch_embeddings.projection.weight"),
+                         ("patch_embed.proj.bias", "embeddings.patch_embeddings.projection.bias"),
+                         ("norm.weight", "layernorm.weight"), ("norm.bias", "layernorm.bias")]:
+        raw["pretrained." + ours] = take("backbone." + theirs)
+    for i in range(layers):
+        src, dst = f"backbone.encoder.layer.{i}.", f"pretrained.blocks.{i}."
+        for leaf in ("weight", "bias"):
+            raw[f"{dst}attn.qkv.{leaf}"] = torch.cat([take(f"{src}{n}.{leaf}") for n in (q, k, v)])
+            raw[f"{dst}attn.proj.{leaf}"] = take(f"{src}{o}.{leaf}")
+            for n in ("norm1", "norm2", "mlp.fc1", "mlp.fc2"):
+                raw[f"{dst}{n}.{leaf}"] = take(f"{src}{n}.{leaf}")
+        raw[f"{dst}ls1.gamma"] = take(f"{src}layer_scale1.lambda1")
+        raw[f"{dst}ls2.gamma"] = take(f"{src}layer_scale2.lambda1")
+    for i in range(4):
+        for leaf in ("weight", "bias"):
+            raw[f"depth_head.projects.{i}.{leaf}"] = take(f"neck.reassemble_stage.layers.{i}.projection.{leaf}")
+            if i != 2:  # resize_layers[2] is nn.Identity()
+                raw[f"depth_head.resize_layers.{i}.{leaf}"] = take(f"neck.reassemble_stage.layers.{i}.resize.{leaf}")
+    for n in range(1, 5):
+        raw[f"depth_head.scratch.layer{n}_rn.weight"] = take(f"neck.convs.{n - 1}.weight")
+        fusion = f"neck.fusion_stage.layers.{4 - n}."
+        for leaf in ("weight", "bias"):
+            raw[f"depth_head.scratch.refinenet{n}.out_conv.{leaf}"] = take(f"{fusion}projection.{leaf}")
+            for u in (1, 2):
+                for c in (1, 2):
+                    raw[f"depth_head.scratch.refinenet{n}.resConfUnit{u}.conv{c}.{leaf}"] = take(
+                        f"{fusion}residual_layer{u}.convolution{c}.{leaf}")
+    for ours, theirs in [("output_conv1", "conv1"), ("output_conv2.0", "conv2"), ("output_conv2.2", "conv3")]:
+        for leaf in ("weight", "bias"):
+            raw[f"depth_head.scratch.{ours}.{leaf}"] = take(f"head.{theirs}.{leaf}")
+    assert used == set(hf), sorted(set(hf) - used)[:5]  # every tensor placed, once
+    return {key: t.clone() for key, t in raw.items()}
+
+
+DEPTH_ANYTHING_CKPT = "depth_anything_v2_vits.pth"
+
+
+def make_tiny_depth_anything_ckpt(dest_file: Path, seed: int = SEED) -> Path:
+    """``depth/depth_anything_v2_vits.pth``: an original-layout v2 checkpoint (a plain state dict, fp32, the
+    published keys) of a narrow network (width 64, one head, 12 blocks read at 3/6/9/12 as v2's ViT-S is), seeded;
+    Loadout's loader reads the architecture from the tensors (~3 MB)."""
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    _quiet()
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(hidden_size=64, num_hidden_layers=12, num_attention_heads=1, mlp_ratio=2, patch_size=14,
+                            image_size=518, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
+    cfg = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=64, neck_hidden_sizes=[8, 16, 32, 64],
+                              fusion_hidden_size=16, head_hidden_size=8, patch_size=14)
+    model = DepthAnythingForDepthEstimation(cfg)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # every tensor drawn at its fan-in's scale (transformers' 0.02 init gives a flat map)
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.1 * noise)
+            elif "layer_scale" in name:
+                p.copy_(0.5 + 0.1 * noise)
+            else:
+                p.copy_(noise / (max(1, p[0].numel()) if p.dim() > 1 else 25) ** 0.5)
+        model.head.conv3.bias.fill_(2.0)  # the final ReLU's input stays positive: a graded map, not zeros
+    dest_file.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(original_layout(model.state_dict(), 12), dest_file)
+    return dest_file
+
+
+def make_tiny_midas(dest_file: Path, seed: int = SEED) -> Path:
+    """``midas/dpt_hybrid-midas-501f0c75.pt``: Loadout's DPT-hybrid (preprocessors/midas.py, the file's keys and
+    shapes: ViT-hybrid base, whose sizes are fixed) with seeded random weights, fp32 as published (~490 MB; made
+    once per harness). Needs timm."""
+    import torch
+    from loadout.preprocessors import midas
+
+    torch.manual_seed(seed)
+    net = midas.build_midas().eval()  # timm's and torch's own seeded initialisation
+    last, seen = net.scratch.output_conv[4], []
+    hook = last.register_forward_hook(lambda module, inputs, output: seen.append(output.clone()))
+    try:  # shift the last conv's bias so that 10% of a probe's depth is clipped by the final ReLU: a graded map
+        with torch.no_grad():
+            net(torch.from_numpy(probe_image(seed, 128)).float().permute(2, 0, 1)[None] / 127.5 - 1.0)
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        last.bias -= torch.quantile(seen[0].flatten(), 0.1)
+    dest_file.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), dest_file)
+    return dest_file
 
 
 def make_tiny_segformer_ade20k(dest: Path, seed: int = SEED) -> Path:
@@ -190,9 +311,108 @@ def make_tiny_pidinet(dest_file: Path, seed: int = SEED) -> Path:
     return dest_file
 
 
-def make_all(root: Path, anime: bool = False) -> None:
+DWPOSE_SEED = 20231122
+# (level stride, cell x, cell y, box w and h in strides, objectness logit, class logits {class: logit})
+DWPOSE_BOXES = [
+    (32, 8, 9, 9.0, 14.0, 4.0, {0: 4.0}),     # the main person
+    (32, 9, 9, 9.0, 14.0, 2.0, {0: 2.0}),     # the same person again, lower: suppressed by NMS
+    (16, 30, 10, 6.0, 10.0, 3.0, {0: 1.0}),   # a second, smaller person
+    (8, 20, 60, 4.0, 4.0, 4.0, {0: -4.0, 1: 4.0}),  # a bicycle: not a person
+    (16, 5, 30, 5.0, 5.0, 0.0, {0: 0.0}),     # a person scoring 0.25: under the threshold
+]
+
+
+def _cell(stride, gx, gy):
+    offset = {8: 0, 16: 80 * 80, 32: 80 * 80 + 40 * 40}[stride]
+    return offset + gy * (640 // stride) + gx
+
+
+def make_tiny_dwpose(dest_dir: Path) -> tuple[Path, Path]:
+    """``dwpose/yolox_l.onnx`` and ``dwpose/dw-ll_ucoco_384.onnx``: small seeded ONNX models with the real files'
+    input/output names and shapes (tests/unit/test_dwpose_reference.py compares Loadout's DWPose with rtmlib's on
+    them). The detector maps ``images`` 1x3x640x640 to 1x8400x85 as YOLOX-L does (raw boxes, sigmoid objectness and
+    classes) from a fixed prediction grid plus a small input-dependent 1x1 projection of each stride's pooled image,
+    placed so that two person boxes pass (one more is suppressed by NMS, one scores under 0.3, one is another
+    class); the pose model maps 1x3x384x288 to ``simcc_x`` 1x133x576 and ``simcc_y`` 1x133x768, a Gaussian peak per
+    point whose place and height depend on the crop, with different heights on the two axes (~3 MB). Needs onnx."""
+    import numpy as np
+    import torch
+
+    class FakeYolox(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(DWPOSE_SEED)
+            base = torch.zeros(8400, 85)
+            base[:, :2] = torch.rand(8400, 2, generator=g) * 0.6 + 0.2
+            base[:, 2:4] = torch.randn(8400, 2, generator=g) * 0.3 + 0.7
+            base[:, 4] = -8.0
+            base[:, 5:] = -4.0 + torch.randn(8400, 80, generator=g) * 0.5
+            for stride, gx, gy, w, h, obj, cls in DWPOSE_BOXES:
+                i = _cell(stride, gx, gy)
+                base[i, :4] = torch.tensor([0.5, 0.5, np.log(w), np.log(h)])
+                base[i, 4] = obj
+                for c, logit in cls.items():
+                    base[i, 5 + c] = logit
+            self.register_buffer("base", base[None])
+            self.proj = torch.nn.Conv2d(3, 85, 1)
+            with torch.no_grad():
+                self.proj.weight.copy_(torch.randn(85, 3, 1, 1, generator=g) * 0.08)
+                self.proj.bias.zero_()
+
+        def forward(self, images):
+            levels = [self.proj(torch.nn.functional.avg_pool2d(images / 255.0, s, s)).flatten(2).transpose(1, 2)
+                      for s in (8, 16, 32)]
+            t = torch.cat(levels, 1) + self.base
+            return torch.cat([t[..., :4], torch.sigmoid(t[..., 4:])], -1)
+
+
+    class FakePose(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(DWPOSE_SEED + 1)
+            self.heads = torch.nn.ModuleList(torch.nn.Linear(48, 133) for _ in range(4))
+            with torch.no_grad():
+                for k, head in enumerate(self.heads):
+                    head.weight.copy_(torch.randn(133, 48, generator=g) * (1.0 if k < 2 else 0.6))
+                    head.bias.copy_(torch.randn(133, generator=g) * (0.5 if k < 2 else 1.5))
+            self.register_buffer("bins_x", torch.arange(576, dtype=torch.float32))
+            self.register_buffer("bins_y", torch.arange(768, dtype=torch.float32))
+
+        def forward(self, x):
+            f = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+            px, py = (torch.sigmoid(h(f))[..., None] for h in self.heads[:2])
+            ax, ay = (torch.sigmoid(h(f))[..., None] for h in self.heads[2:])
+            simcc_x = ax * torch.exp(-(self.bins_x - px * 575) ** 2 / 8.0)
+            simcc_y = ay * torch.exp(-(self.bins_y - py * 767) ** 2 / 8.0)
+            return simcc_x, simcc_y
+
+    det, pose = dest_dir / "yolox_l.onnx", dest_dir / "dw-ll_ucoco_384.onnx"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        export_onnx(FakeYolox(), (1, 3, 640, 640), det, ["images"], ["output"])
+        export_onnx(FakePose(), (1, 3, 384, 288), pose, ["input"], ["simcc_x", "simcc_y"])
+    return det, pose
+
+
+def export_onnx(net, shape, path, inputs, outputs):
+    """``net`` as an ONNX file (opset 17, torch's TorchScript exporter, quietly)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net.eval(), (torch.zeros(shape),), str(path), input_names=inputs, output_names=outputs,
+                          opset_version=17, dynamo=False)
+
+
+def make_all(root: Path, anime: bool = False, midas: bool = False) -> None:
     make_tiny_mlsd(root / "mlsd" / "mlsd_large_512_fp32.pth")
     make_tiny_depth_anything(root / "depth" / DEPTH_NAME)
+    make_tiny_depth_anything_ckpt(root / "depth" / DEPTH_ANYTHING_CKPT)
+    make_tiny_dwpose(root / "dwpose")
+    if midas:
+        make_tiny_midas(root / "midas" / "dpt_hybrid-midas-501f0c75.pt")
     make_tiny_segformer_ade20k(root / "segmentation" / SEG_NAME)
     make_tiny_lineart_realistic(root / "lineart" / "sk_model.pth")
     make_tiny_controlnet_hed(root / "hed" / "ControlNetHED.pth")
@@ -205,12 +425,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("annotators", type=Path)
     ap.add_argument("--anime", action="store_true")
+    ap.add_argument("--midas", action="store_true")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from harness.inprocess import import_pack
 
     import_pack()
-    make_all(args.annotators, args.anime)
+    make_all(args.annotators, args.anime, args.midas)
     return 0
 
 

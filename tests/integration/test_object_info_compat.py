@@ -98,6 +98,8 @@ APPENDED_INPUTS = {
         ("model", "#16: ControlNetHED.pth (ControlNet 1.1's HED) or the BSDS500 h5; auto = the first one found"),
         ("safe", SAFE_WHY)],
     "LoadoutScribblePreprocessor": [("safe", SAFE_WHY)],
+    "LoadoutPosePreprocessor": [("model", "#18: mediapipe (the V1 behaviour, the default) or dwpose (DWPose's ONNX "
+                                          "files)")],
 }
 # (node, input) -> (options appended after the fixture's, why): static combos that gained choices
 APPENDED_OPTIONS = {

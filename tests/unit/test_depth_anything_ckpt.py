@@ -2,7 +2,8 @@
 
 The oracle is transformers' own ``DepthAnythingForDepthEstimation`` built from the official configs of the converted
 Hugging Face repositories (``depth-anything/Depth-Anything-V2-Small-hf``, ``LiheYoung/depth-anything-small-hf``),
-with seeded random weights. Its original-layout checkpoint is written by ``original_layout`` below, from the
+with seeded random weights. Its original-layout checkpoint is written by ``original_layout``
+(scripts/tiny_annotators.py, which also writes the harness's tiny checkpoint with it), from the
 original repositories' module names (DepthAnything/Depth-Anything-V2 ``depth_anything_v2/dpt.py`` + ``dinov2.py``,
 LiheYoung/Depth-Anything ``depth_anything/dpt.py``): every transformers tensor goes to exactly one original key.
 That file, under its published name, is loaded through our loader, and the converted state dict and the depth maps
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("few_threads")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from loadout.preprocessors import depth, depth_anything
+from loadout.preprocessors import depth, depth_anything  # noqa: E402
+from tiny_annotators import original_layout  # noqa: E402  (scripts/)
 
 # config.json of the converted repositories (the fields that define the network)
 V2_SMALL_HF = {
@@ -68,59 +70,6 @@ def same_config(ours, ref):
         assert value(ours.backbone_config, f) == value(ref.backbone_config, f), f
     for f in FIELDS:
         assert value(ours, f) == value(ref, f), f
-
-
-def attention_names(keys):
-    if "backbone.encoder.layer.0.attention.q_proj.weight" in keys:
-        return "attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj"
-    return ("attention.attention.query", "attention.attention.key", "attention.attention.value",
-            "attention.output.dense")
-
-
-def original_layout(hf: dict, layers: int) -> dict:
-    """The original checkpoint of a transformers state dict: DINOv2 as ``pretrained``, the DPT head as
-    ``depth_head`` (refinenet1 is the finest fusion block, transformers' last; qkv fused q, k, v)."""
-    q, k, v, o = attention_names(hf)
-    used, raw = set(), {}
-
-    def take(name):
-        used.add(name)
-        return hf[name]
-
-    for ours, theirs in [("cls_token", "embeddings.cls_token"), ("mask_token", "embeddings.mask_token"),
-                         ("pos_embed", "embeddings.position_embeddings"),
-                         ("patch_embed.proj.weight", "embeddings.patch_embeddings.projection.weight"),
-                         ("patch_embed.proj.bias", "embeddings.patch_embeddings.projection.bias"),
-                         ("norm.weight", "layernorm.weight"), ("norm.bias", "layernorm.bias")]:
-        raw["pretrained." + ours] = take("backbone." + theirs)
-    for i in range(layers):
-        src, dst = f"backbone.encoder.layer.{i}.", f"pretrained.blocks.{i}."
-        for leaf in ("weight", "bias"):
-            raw[f"{dst}attn.qkv.{leaf}"] = torch.cat([take(f"{src}{n}.{leaf}") for n in (q, k, v)])
-            raw[f"{dst}attn.proj.{leaf}"] = take(f"{src}{o}.{leaf}")
-            for n in ("norm1", "norm2", "mlp.fc1", "mlp.fc2"):
-                raw[f"{dst}{n}.{leaf}"] = take(f"{src}{n}.{leaf}")
-        raw[f"{dst}ls1.gamma"] = take(f"{src}layer_scale1.lambda1")
-        raw[f"{dst}ls2.gamma"] = take(f"{src}layer_scale2.lambda1")
-    for i in range(4):
-        for leaf in ("weight", "bias"):
-            raw[f"depth_head.projects.{i}.{leaf}"] = take(f"neck.reassemble_stage.layers.{i}.projection.{leaf}")
-            if i != 2:  # resize_layers[2] is nn.Identity()
-                raw[f"depth_head.resize_layers.{i}.{leaf}"] = take(f"neck.reassemble_stage.layers.{i}.resize.{leaf}")
-    for n in range(1, 5):
-        raw[f"depth_head.scratch.layer{n}_rn.weight"] = take(f"neck.convs.{n - 1}.weight")
-        fusion = f"neck.fusion_stage.layers.{4 - n}."
-        for leaf in ("weight", "bias"):
-            raw[f"depth_head.scratch.refinenet{n}.out_conv.{leaf}"] = take(f"{fusion}projection.{leaf}")
-            for u in (1, 2):
-                for c in (1, 2):
-                    raw[f"depth_head.scratch.refinenet{n}.resConfUnit{u}.conv{c}.{leaf}"] = take(
-                        f"{fusion}residual_layer{u}.convolution{c}.{leaf}")
-    for ours, theirs in [("output_conv1", "conv1"), ("output_conv2.0", "conv2"), ("output_conv2.2", "conv3")]:
-        for leaf in ("weight", "bias"):
-            raw[f"depth_head.scratch.{ours}.{leaf}"] = take(f"head.{theirs}.{leaf}")
-    assert used == set(hf), sorted(set(hf) - used)[:5]  # every tensor placed, once
-    return {key: t.clone() for key, t in raw.items()}
 
 
 def random_model(values: dict, seed: int):

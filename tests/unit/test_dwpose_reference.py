@@ -1,13 +1,8 @@
 """DWPose (preprocessors/dwpose.py) against rtmlib 0.0.16's YOLOX + RTMPose, the PyPI reference of the ONNX
 pipeline comfyui_controlnet_aux's dwpose runs, on small seeded ONNX models with the real files' names and shapes.
 
-The models (built here with torch.onnx.export, dynamo=False; written as ``yolox_l.onnx`` and
-``dw-ll_ucoco_384.onnx`` in a tmp folder): the detector maps ``images`` 1x3x640x640 to 1x8400x85 as YOLOX-L does
-(raw boxes, sigmoid objectness and classes) from a fixed prediction grid plus a small input-dependent 1x1
-projection of each stride's pooled image, placed so that two person boxes pass (one more is suppressed by NMS,
-one scores under 0.3, one is another class); the pose model maps 1x3x384x288 to ``simcc_x`` 1x133x576 and
-``simcc_y`` 1x133x768, a Gaussian peak per point whose place and height depend on the crop (so a wrong crop moves
-the points), with different heights on the two axes.
+The models: scripts/tiny_annotators.py's ``make_tiny_dwpose`` (its doc says how they are built; it also writes the
+harness's pair), written as ``yolox_l.onnx`` and ``dw-ll_ucoco_384.onnx`` in a tmp folder.
 
 rtmlib is configured to DWPose's detector settings (score 0.3, NMS IoU 0.45) and asked for its class labels
 (``det_mode="multiclass"``), as it otherwise returns every class's boxes; DWPose keeps class 0. Its only
@@ -27,86 +22,12 @@ rtmlib = pytest.importorskip("rtmlib")
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
+import tiny_annotators  # noqa: E402  (scripts/)
 from loadout.preprocessors import dwpose  # noqa: E402
-
-SEED = 20231122
-# (level stride, cell x, cell y, box w and h in strides, objectness logit, class logits {class: logit})
-BOXES = [
-    (32, 8, 9, 9.0, 14.0, 4.0, {0: 4.0}),     # the main person
-    (32, 9, 9, 9.0, 14.0, 2.0, {0: 2.0}),     # the same person again, lower: suppressed by NMS
-    (16, 30, 10, 6.0, 10.0, 3.0, {0: 1.0}),   # a second, smaller person
-    (8, 20, 60, 4.0, 4.0, 4.0, {0: -4.0, 1: 4.0}),  # a bicycle: not a person
-    (16, 5, 30, 5.0, 5.0, 0.0, {0: 0.0}),     # a person scoring 0.25: under the threshold
-]
-
-
-def _cell(stride, gx, gy):
-    offset = {8: 0, 16: 80 * 80, 32: 80 * 80 + 40 * 40}[stride]
-    return offset + gy * (640 // stride) + gx
-
-
-class FakeYolox(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(SEED)
-        base = torch.zeros(8400, 85)
-        base[:, :2] = torch.rand(8400, 2, generator=g) * 0.6 + 0.2
-        base[:, 2:4] = torch.randn(8400, 2, generator=g) * 0.3 + 0.7
-        base[:, 4] = -8.0
-        base[:, 5:] = -4.0 + torch.randn(8400, 80, generator=g) * 0.5
-        for stride, gx, gy, w, h, obj, cls in BOXES:
-            i = _cell(stride, gx, gy)
-            base[i, :4] = torch.tensor([0.5, 0.5, np.log(w), np.log(h)])
-            base[i, 4] = obj
-            for c, logit in cls.items():
-                base[i, 5 + c] = logit
-        self.register_buffer("base", base[None])
-        self.proj = torch.nn.Conv2d(3, 85, 1)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.randn(85, 3, 1, 1, generator=g) * 0.08)
-            self.proj.bias.zero_()
-
-    def forward(self, images):
-        levels = [self.proj(torch.nn.functional.avg_pool2d(images / 255.0, s, s)).flatten(2).transpose(1, 2)
-                  for s in (8, 16, 32)]
-        t = torch.cat(levels, 1) + self.base
-        return torch.cat([t[..., :4], torch.sigmoid(t[..., 4:])], -1)
-
-
-class FakePose(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(SEED + 1)
-        self.heads = torch.nn.ModuleList(torch.nn.Linear(48, 133) for _ in range(4))
-        with torch.no_grad():
-            for k, head in enumerate(self.heads):
-                head.weight.copy_(torch.randn(133, 48, generator=g) * (1.0 if k < 2 else 0.6))
-                head.bias.copy_(torch.randn(133, generator=g) * (0.5 if k < 2 else 1.5))
-        self.register_buffer("bins_x", torch.arange(576, dtype=torch.float32))
-        self.register_buffer("bins_y", torch.arange(768, dtype=torch.float32))
-
-    def forward(self, x):
-        f = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        px, py = (torch.sigmoid(h(f))[..., None] for h in self.heads[:2])
-        ax, ay = (torch.sigmoid(h(f))[..., None] for h in self.heads[2:])
-        simcc_x = ax * torch.exp(-(self.bins_x - px * 575) ** 2 / 8.0)
-        simcc_y = ay * torch.exp(-(self.bins_y - py * 767) ** 2 / 8.0)
-        return simcc_x, simcc_y
-
-
-def _export(net, shape, path, inputs, outputs):
-    torch.onnx.export(net.eval(), (torch.zeros(shape),), str(path), input_names=inputs, output_names=outputs,
-                      opset_version=17, dynamo=False)
-
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dwpose")
-    det, pose = folder / dwpose.DET_FILE, folder / dwpose.POSE_FILE
-    with torch.no_grad():
-        _export(FakeYolox(), (1, 3, 640, 640), det, ["images"], ["output"])
-        _export(FakePose(), (1, 3, 384, 288), pose, ["input"], ["simcc_x", "simcc_y"])
-    return det, pose
+    return tiny_annotators.make_tiny_dwpose(tmp_path_factory.mktemp("dwpose"))
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +178,7 @@ def test_a_wrong_file_is_named(model_files, sessions, photo, tmp_path):
     with pytest.raises(ValueError, match=r"yolox_l\.onnx.*not DWPose's whole-body model"):
         dwpose.check_pose(det)
     other = tmp_path / "yolox_l.onnx"
-    _export(torch.nn.Conv2d(3, 4, 3), (1, 3, 64, 64), other, ["images"], ["output"])
+    tiny_annotators.export_onnx(torch.nn.Conv2d(3, 4, 3), (1, 3, 64, 64), other, ["images"], ["output"])
     with pytest.raises(ValueError, match=r"yolox_l\.onnx .*'images' \[1, 3, 64, 64\]"):
         dwpose.check_detector(dwpose.load_session(other))
     junk = tmp_path / "dw-ll_ucoco_384.onnx"
