@@ -514,3 +514,64 @@ def detect(image_rgb: np.ndarray, body_net, hand_net=None, face_net=None, device
                 if found.ndim == 2:
                     person["face"] = hand_keypoints(found, x, y)
     return people
+
+
+# --- drawing, as the reference draws its own detections ----------------------------------------------------------
+
+BODY_COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
+                (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
+                (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85))
+HAND_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
+              (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20))
+DRAWN_LIMBS = 17  # the first 17 of LIMBS (the two ear-shoulder links are searched, not drawn)
+EDGE = 0.01  # the reference skips hand and face points drawn at a pixel coordinate of 0
+
+
+def draw(people: list[dict], width: int, height: int, body: bool = True, hands: bool = True,
+         face: bool = True) -> np.ndarray:
+    """HxWx3 uint8: ``detect``'s people drawn as the reference's ``draw_poses`` draws its detections (limbs as
+    filled ellipses at 60% of their colour, 4 px body points, hand edges coloured around the hue circle with red
+    points, white 3 px face points), from the coordinates the reference holds (pixels over the size: float64 for
+    the body, float32 for hands and face), so the pixels are identical. ``openpose_render.render`` is Loadout's
+    renderer for any OpenPose JSON; this one reproduces the annotator exactly."""
+    import colorsys
+
+    import cv2
+
+    canvas = np.zeros((height, width, 3), np.uint8)
+    w, h = float(width), float(height)
+    for person in people:
+        if body:
+            pts = [None if p is None else (p[0] / w, p[1] / h) for p in person["body"]]
+            for (a, b), colour in zip(LIMBS[:DRAWN_LIMBS], BODY_COLOURS):
+                if pts[a] is None or pts[b] is None:
+                    continue
+                ys = np.array([pts[a][0], pts[b][0]]) * w
+                xs = np.array([pts[a][1], pts[b][1]]) * h
+                length = ((xs[0] - xs[1]) ** 2 + (ys[0] - ys[1]) ** 2) ** 0.5
+                angle = math.degrees(math.atan2(xs[0] - xs[1], ys[0] - ys[1]))
+                polygon = cv2.ellipse2Poly((int(np.mean(ys)), int(np.mean(xs))), (int(length / 2), 4), int(angle), 0,
+                                           360, 1)
+                cv2.fillConvexPoly(canvas, polygon, [int(float(c) * 0.6) for c in colour])
+            for p, colour in zip(pts, BODY_COLOURS):
+                if p is not None:
+                    cv2.circle(canvas, (int(p[0] * width), int(p[1] * height)), 4, colour, thickness=-1)
+        for part in (("hand_left", "hand_right") if hands else ()) + (("face",) if face else ()):
+            pts = [None if p is None else (int(np.float32(p[0]) / np.float32(w) * width),
+                                           int(np.float32(p[1]) / np.float32(h) * height)) for p in person[part]]
+            shown = [p is not None and p[0] > EDGE and p[1] > EDGE for p in pts]
+            if part == "face":
+                for p, ok in zip(pts, shown):
+                    if ok:
+                        cv2.circle(canvas, p, 3, (255, 255, 255), thickness=-1)
+                continue
+            if not pts:
+                continue
+            for k, (a, b) in enumerate(HAND_EDGES):
+                if shown[a] and shown[b]:
+                    colour = [c * 255 for c in colorsys.hsv_to_rgb(k / float(len(HAND_EDGES)), 1.0, 1.0)]
+                    cv2.line(canvas, pts[a], pts[b], colour, thickness=2)
+            for p, ok in zip(pts, shown):
+                if ok:
+                    cv2.circle(canvas, p, 4, (0, 0, 255), thickness=-1)
+    return canvas

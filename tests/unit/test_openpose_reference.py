@@ -12,7 +12,8 @@ code), on seeded weights in the published files' formats.
   ``Body.__call__`` and ours give identical candidates (x, y, score, id) and people (part ids, score, count) on two
   inputs. Hands likewise with a stand-in drawing 21 blobs (some with a weaker second region, one with none); the
   face with the seeded network itself (its maps cross the threshold). Hand and face boxes against the reference's
-  ``handDetect`` / ``faceDetect`` on hundreds of random bodies; the whole detector against ``detect_poses``.
+  ``handDetect`` / ``faceDetect`` on hundreds of random bodies; the whole detector against ``detect_poses``, and
+  its drawing against ``draw_poses`` (pixel for pixel).
 """
 import numpy as np
 import pytest
@@ -311,3 +312,10 @@ def test_the_whole_detector_is_the_references(seeded, hand_seeded, face_seeded, 
             hands += part != "face"
             faces += part == "face"
     assert hands >= 2 and faces >= 1
+    # and drawn as the reference draws them, pixel for pixel
+    drawn = op.draw_poses(want, h, w, draw_body=True, draw_hand=True, draw_face=True)
+    ours = openpose.draw(got, w, h)
+    assert ours.shape == drawn.shape and np.array_equal(ours, drawn), int((ours != drawn).any(-1).sum())
+    assert (drawn > 0).any(-1).mean() > 0.01
+    for flags in ((True, False, False), (False, True, False), (False, False, True)):
+        assert np.array_equal(openpose.draw(got, w, h, *flags), op.draw_poses(want, h, w, *flags)), flags
