@@ -378,7 +378,8 @@ def depth_choices() -> list[str]:
     """``model`` of the Depth and Normal nodes: auto (the first folder), the transformers folders under
     annotators/depth, then ``depth_files()`` (always listed, so a workflow naming one opens anywhere; a missing file
     is an error naming it, the folders looked in and where it is published)."""
-    return _model_choices("depth") + [f for f in depth_files() if f not in _model_choices("depth")]
+    folders = _model_choices("depth")
+    return folders + [f for f in depth_files() if f not in folders]
 
 
 def check_depth_model(node: str, value) -> str | None:
