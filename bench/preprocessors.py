@@ -175,6 +175,33 @@ def _reference_weights(photo: np.ndarray, folder: Path) -> dict:
     seeded_mlsd = _oracle_module("test_lines_reference").seeded_mlsd
     torch.save(seeded_mlsd(image_ops.resize_for_detection(photo, 512)).state_dict(),
                files["mlsd"] / mlsd_model.FILE_NAMES[0])
+    # the classic-annotator checkpoints (issue 18), seeded as their oracle tests seed them
+    from loadout.preprocessors import depth_anything, midas, openpose
+
+    midas_test = _oracle_module("test_midas_reference")
+    torch.manual_seed(midas_test.SEED)
+    ref_midas = midas_test.reference_network().eval()
+    midas_test.calibrate_the_head(ref_midas, image_ops.resize_for_detection(photo, 256))
+    files["midas"] = folder / "midas" / midas.FILE
+    files["midas"].parent.mkdir(parents=True)
+    torch.save(ref_midas.state_dict(), files["midas"])
+    op_test = _oracle_module("test_openpose_reference")
+    ref_body = reference("open_pose.model").bodypose_model()
+    g = torch.Generator().manual_seed(op_test.SEED)
+    with torch.no_grad():
+        for prm in ref_body.parameters():
+            prm.copy_(torch.randn(prm.shape, generator=g) * (2.0 / max(1, prm[0].numel())) ** 0.5 if prm.dim() > 1
+                      else torch.randn(prm.shape, generator=g) * 0.05)
+    files["openpose"] = folder / "openpose"
+    files["openpose"].mkdir(parents=True)
+    torch.save(op_test._file_layout(ref_body.state_dict()), files["openpose"] / openpose.BODY_FILE)
+    da_test = _oracle_module("test_depth_anything_ckpt")
+    da_model = da_test.random_model(da_test.V2_SMALL_HF, seed=2)
+    files["depth_anything_hf"] = da_model
+    files["depth_anything"] = folder / "depth" / "depth_anything_v2_vits.pth"
+    files["depth_anything"].parent.mkdir(parents=True)
+    torch.save(da_test.original_layout(da_model.state_dict(), 12), files["depth_anything"])
+    files["dwpose"] = tiny_annotators.make_tiny_dwpose(folder / "dwpose")
     return files
 
 
@@ -237,11 +264,94 @@ def _pairs(photo: np.ndarray, files: dict) -> list:
              lambda im, r, n=net, f=soft_fn: scribble.scribble_from_soft_edges(f(det(im, r), n), 127, 3.0),
              call(ref, scribble=True), False),
         ]
+    pairs += _checkpoint_pairs(files)
     return pairs
 
 
+def _checkpoint_pairs(files: dict) -> list:
+    """The issue-18 networks: MiDaS DPT-hybrid and the OpenPose body against controlnet-aux's detectors (whole
+    ``__call__``), Depth Anything v2 (our checkpoint loader) against transformers' own model and processor on the
+    same weights (the reference Depth Anything code we map onto), DWPose against rtmlib's YOLOX + RTMPose on the
+    same ONNX files (tiny seeded graphs: that row times the pipeline around the networks, not a real network)."""
+    import torch
+    from harness.reference import reference
+
+    from loadout.preprocessors import depth, depth_anything, dwpose, image_ops, midas, openpose
+
+    det = image_ops.resize_for_detection
+    api = reference("midas.api")
+    inference = api.MiDaSInference.__new__(api.MiDaSInference)
+    torch.nn.Module.__init__(inference)
+    ref_net = reference("midas.midas.dpt_depth").DPTDepthModel(path=None, backbone="vitb_rn50_384",
+                                                                non_negative=True)
+    ref_net.load(str(files["midas"]))
+    inference.model = ref_net.eval()
+    ref_midas = reference("midas").MidasDetector(inference)
+    our_midas = midas.load_midas(files["midas"])
+    op = reference("open_pose")
+    ref_pose = op.OpenposeDetector(op.Body(str(files["openpose"] / openpose.BODY_FILE)))
+    our_body = openpose.load_body(files["openpose"] / openpose.BODY_FILE)
+
+    def our_pose(im, r):
+        d = det(im, r)
+        return openpose.draw(openpose.detect(d, our_body), d.shape[1], d.shape[0], hands=False, face=False)
+
+    da = depth_anything.load_depth_anything(files["depth_anything"])
+    hf = depth.DepthModel(files["depth_anything"], files["depth_anything_hf"], depth_anything.make_processor())
+
+    def grey(m):
+        return np.repeat(m[:, :, None], 3, axis=2)
+
+    det_s, pose_s = (dwpose.load_session(f) for f in files["dwpose"])
+    ref_dw = _rtmlib_dwpose(files["dwpose"])
+
+    def our_dw(im, r):
+        d = det(im, r)
+        boxes, _ = dwpose.detect_people(d, det_s)
+        return dwpose.to_openpose(*dwpose.estimate(d, boxes, pose_s))
+
+    nets = NETWORK_RESOLUTIONS
+    return [
+        ("midas_dpt_hybrid", "midas", nets, lambda im, r: midas.midas_depth(det(im, r), our_midas),
+         lambda im, r: ref_midas(im, detect_resolution=r, image_resolution=r, output_type="np"), False),
+        ("openpose_body", "openpose", nets, our_pose,
+         lambda im, r: ref_pose(im, detect_resolution=r, image_resolution=r, include_body=True, output_type="np"),
+         False),
+        ("depth_anything_v2_small", "depth_anything", nets, lambda im, r: depth.estimate_depth(det(im, r), da),
+         lambda im, r: grey(depth.estimate_depth(det(im, r), hf)), False),
+        ("dwpose_tiny_onnx", "dwpose", nets, our_dw, lambda im, r: ref_dw(det(im, r)), False),
+    ]
+
+
+def _rtmlib_dwpose(paths):
+    """rtmlib's YOLOX + RTMPose on the two files, configured as DWPose runs (tests/unit/test_dwpose_reference.py:
+    score 0.3, NMS 0.45, class 0 kept, the SimCC score as the smaller axis maximum): image -> Nx134x3."""
+    import rtmlib
+    from rtmlib.tools.pose_estimation import post_processings, rtmpose
+
+    def min_rule(simcc_x, simcc_y):
+        locs, vals = post_processings.get_simcc_maximum3d(simcc_x, simcc_y, simcc_x)
+        return locs[..., :2], vals
+
+    rtmpose.get_simcc_maximum = min_rule  # this bench process only
+    det = rtmlib.YOLOX(str(paths[0]), model_input_size=(640, 640), nms_thr=0.45, score_thr=0.3,
+                       det_mode="multiclass", backend="onnxruntime", device="cpu")
+    pose = rtmlib.RTMPose(str(paths[1]), model_input_size=(288, 384), to_openpose=True, backend="onnxruntime",
+                          device="cpu")
+
+    def run(image):
+        boxes, classes = det(image.copy())
+        pts, scores = pose(image.copy(), bboxes=list(boxes[classes == 0]))
+        return np.concatenate([pts, scores[..., None]], -1)
+
+    return run
+
+
 def _same_map(ours: np.ndarray, ref: np.ndarray) -> bool:
-    """Ours (HxW uint8) equals the reference's map (HxWx3 uint8, three equal channels), value for value."""
+    """Ours (HxW uint8) equals the reference's map (HxWx3 uint8, three equal channels), value for value; a colour
+    map (the pose drawing) or keypoints (DWPose's Nx134x3) must equal the reference's array as it is."""
+    if ours.ndim == 3 or ours.dtype != np.uint8:
+        return ours.shape == ref.shape and bool(np.array_equal(ours, ref))
     return (ours.dtype == ref.dtype == np.uint8 and ref.ndim == 3 and ours.shape == ref.shape[:2]
             and bool((ref == ours[:, :, None]).all()))
 
@@ -316,9 +426,20 @@ def vs_reference(photo: np.ndarray) -> dict:
             "hed_*": "ControlNetHED.pth (our network), not the BSDS500 h5 of the 'hed' / 'scribble_hed' rows above",
             "weights": "seeded as the oracle tests seed them (tests/unit/test_lines_reference.py, "
                        "tests/unit/test_softedge_reference.py): real architectures, random weights",
-            "no reference": "scribble_xdog, pose, person/ade20k segmentation, depth, normal: controlnet-aux 0.0.10 "
-                            "has no implementation of the same method (its pose, depth and normal detectors run "
-                            "other models)",
+            "no reference": "scribble_xdog, MediaPipe pose, person/ade20k segmentation, transformers-folder depth, "
+                            "normal from depth: controlnet-aux 0.0.10 has no implementation of the same method",
+            "midas_dpt_hybrid": "dpt_hybrid-midas-501f0c75.pt's architecture, seeded as tests/unit/"
+                                "test_midas_reference.py seeds it; reference: MidasDetector",
+            "openpose_body": "body_pose_model.pth's architecture with seeded weights (no person is found: the row "
+                             "times the network, map resizing and peak search); reference: OpenposeDetector "
+                             "(body only, its drawing)",
+            "depth_anything_v2_small": "the ViT-S v2 architecture with seeded weights: ours loads the original "
+                                       "checkpoint (depth_anything.load_depth_anything); reference: transformers' "
+                                       "DepthAnythingForDepthEstimation on the same weights, same processor and "
+                                       "post-processing (controlnet-aux 0.0.10 has no Depth Anything)",
+            "dwpose_tiny_onnx": "scripts/tiny_annotators.make_tiny_dwpose's small ONNX graphs (the real files' "
+                                "signatures): the row times letterbox, decoding, NMS, crops and SimCC around tiny "
+                                "networks; reference: rtmlib 0.0.16 configured as DWPose (keypoints compared)",
         },
         "torch_threads": torch.get_num_threads(),
         "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
