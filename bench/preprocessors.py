@@ -186,12 +186,7 @@ def _reference_weights(photo: np.ndarray, folder: Path) -> dict:
     files["midas"].parent.mkdir(parents=True)
     torch.save(ref_midas.state_dict(), files["midas"])
     op_test = _oracle_module("test_openpose_reference")
-    ref_body = reference("open_pose.model").bodypose_model()
-    g = torch.Generator().manual_seed(op_test.SEED)
-    with torch.no_grad():
-        for prm in ref_body.parameters():
-            prm.copy_(torch.randn(prm.shape, generator=g) * (2.0 / max(1, prm[0].numel())) ** 0.5 if prm.dim() > 1
-                      else torch.randn(prm.shape, generator=g) * 0.05)
+    ref_body = op_test.seeded_weights(reference("open_pose.model").bodypose_model(), op_test.SEED)
     files["openpose"] = folder / "openpose"
     files["openpose"].mkdir(parents=True)
     torch.save(op_test._file_layout(ref_body.state_dict()), files["openpose"] / openpose.BODY_FILE)

@@ -78,6 +78,35 @@ def _branch_layers(stage: int, branch: str) -> list[tuple[str, int, int, int]]:
     return layers + [(f"Mconv6_stage{stage}_{branch}", 128, 128, 1), (f"Mconv7_stage{stage}_{branch}", 128, out, 1)]
 
 
+def _add_trunk(module, layers) -> None:
+    """The 3x3 convs of a VGG trunk table (``TRUNK`` / ``HAND_TRUNK``: (name, in, out) or "pool") on ``module``,
+    under the files' layer names."""
+    from torch import nn
+
+    for layer in layers:
+        if layer != "pool":
+            name, cin, cout = layer
+            module.add_module(name, nn.Conv2d(cin, cout, 3, padding=1))
+
+
+def _run_trunk(module, layers, x):
+    """The trunk ``_add_trunk`` built: every conv with a ReLU, a 2x2 max-pool at each "pool"."""
+    import torch.nn.functional as F
+
+    for layer in layers:
+        x = F.max_pool2d(x, 2, 2) if layer == "pool" else F.relu(getattr(module, layer[0])(x))
+    return x
+
+
+def _net_input(image: np.ndarray) -> np.ndarray:
+    """1x3xHxW float32 for the body and hand networks: a BGR uint8 image padded right and down to a multiple of
+    ``STRIDE`` with grey ``PAD_VALUE``, as ``x / 256 - 0.5`` (the reference's input)."""
+    h, w = image.shape[:2]
+    padded = np.full((h + (-h) % STRIDE, w + (-w) % STRIDE, 3), PAD_VALUE, dtype=image.dtype)
+    padded[:h, :w] = image
+    return np.ascontiguousarray(padded.astype(np.float32).transpose(2, 0, 1)[None] / 256 - 0.5)
+
+
 def build_body():
     """Our OpenPose body network (random weights until loaded)."""
     import torch
@@ -87,10 +116,7 @@ def build_body():
     class OpenPoseBody(nn.Module):
         def __init__(self):
             super().__init__()
-            for layer in TRUNK:
-                if layer != "pool":
-                    name, cin, cout = layer
-                    self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1))
+            _add_trunk(self, TRUNK)
             for stage in range(1, 7):
                 for branch in OUTPUTS:
                     for name, cin, cout, k in _branch_layers(stage, branch):
@@ -106,9 +132,7 @@ def build_body():
 
         def forward(self, x):
             """1x3xHxW (BGR / 256 - 0.5, sides multiples of 8) -> (PAFs 1x38, heatmaps 1x19) at 1/8."""
-            for layer in TRUNK:
-                x = F.max_pool2d(x, 2, 2) if layer == "pool" else F.relu(getattr(self, layer[0])(x))
-            trunk, feats = x, x
+            trunk = feats = _run_trunk(self, TRUNK, x)
             for stage in range(1, 7):
                 pafs, heat = self._branch(feats, stage, "L1"), self._branch(feats, stage, "L2")
                 feats = torch.cat([pafs, heat, trunk], 1)
@@ -148,9 +172,7 @@ def body_maps(image_bgr: np.ndarray, net, device=None, dtype=None) -> tuple[np.n
     h, w = image_bgr.shape[:2]
     scaled = _resize_by(image_bgr, SCALE * BOX / h)
     sh, sw = scaled.shape[:2]
-    padded = np.full((sh + (-sh) % STRIDE, sw + (-sw) % STRIDE, 3), PAD_VALUE, dtype=scaled.dtype)
-    padded[:sh, :sw] = scaled
-    x = np.ascontiguousarray(padded.astype(np.float32).transpose(2, 0, 1)[None] / 256 - 0.5)
+    x = _net_input(scaled)
     net = on_device(net, device, dtype)
     device, dtype = placement_of(net)
     with torch.no_grad():
@@ -311,10 +333,7 @@ def _build_cpm(points: int, what: str):
     class OpenPoseCpm(nn.Module):
         def __init__(self):
             super().__init__()
-            for layer in HAND_TRUNK:
-                if layer != "pool":
-                    name, cin, cout = layer
-                    self.add_module(name, nn.Conv2d(cin, cout, 3, padding=1))
+            _add_trunk(self, HAND_TRUNK)
             self.conv6_1_CPM = nn.Conv2d(128, 512, 1)
             self.conv6_2_CPM = nn.Conv2d(512, points, 1)
             for stage in range(2, 7):
@@ -325,9 +344,7 @@ def _build_cpm(points: int, what: str):
 
         def forward(self, x):
             """1x3xHxW (BGR / 256 - 0.5) -> the last stage's 1 x points x H/8 x W/8."""
-            for layer in HAND_TRUNK:
-                x = F.max_pool2d(x, 2, 2) if layer == "pool" else F.relu(getattr(self, layer[0])(x))
-            trunk = x
+            trunk = _run_trunk(self, HAND_TRUNK, x)
             out = self.conv6_2_CPM(F.relu(self.conv6_1_CPM(trunk)))
             for stage in range(2, 7):
                 h = torch.cat([out, trunk], 1)
@@ -391,9 +408,7 @@ def hand_peaks(crop_bgr: np.ndarray, net, device=None, dtype=None) -> np.ndarray
         side = s * BOX
         image = _resize(blurred, side, side)
         ih, iw = image.shape[:2]
-        padded = np.full((ih + (-ih) % STRIDE, iw + (-iw) % STRIDE, 3), PAD_VALUE, dtype=image.dtype)
-        padded[:ih, :iw] = image
-        x = np.ascontiguousarray(padded.astype(np.float32).transpose(2, 0, 1)[None] / 256 - 0.5)
+        x = _net_input(image)
         with torch.no_grad():
             out = net(torch.from_numpy(x).to(device=device, dtype=dtype))[0].float().cpu().numpy()
         m = _resize_by(out.transpose(1, 2, 0), STRIDE)[:ih, :iw]

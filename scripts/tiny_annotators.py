@@ -123,6 +123,27 @@ def original_layout(hf: dict, layers: int) -> dict:
 DEPTH_ANYTHING_CKPT = "depth_anything_v2_vits.pth"
 
 
+def seed_depth_anything(model, seed: int):
+    """A transformers Depth Anything with every tensor drawn from ``seed`` at its fan-in's scale (transformers'
+    0.02 init gives a flat map): norms 1 + N(0, 0.1), layer scales 0.5 + N(0, 0.1), the rest N(0, 1 / fan-in)
+    (biases 1/25); the head's last bias 2, so the final ReLU's input stays positive: a graded map, not zeros. Also
+    the oracle's seeding in tests/unit/test_depth_anything_ckpt.py."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.1 * noise)
+            elif "layer_scale" in name:
+                p.copy_(0.5 + 0.1 * noise)
+            else:
+                p.copy_(noise / (max(1, p[0].numel()) if p.dim() > 1 else 25) ** 0.5)
+        model.head.conv3.bias.fill_(2.0)
+    return model
+
+
 def make_tiny_depth_anything_ckpt(dest_file: Path, seed: int = SEED) -> Path:
     """``depth/depth_anything_v2_vits.pth``: an original-layout v2 checkpoint (a plain state dict, fp32, the
     published keys) of a narrow network (width 64, one head, 12 blocks read at 3/6/9/12 as v2's ViT-S is), seeded;
@@ -136,18 +157,7 @@ def make_tiny_depth_anything_ckpt(dest_file: Path, seed: int = SEED) -> Path:
                             image_size=518, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
     cfg = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=64, neck_hidden_sizes=[8, 16, 32, 64],
                               fusion_hidden_size=16, head_hidden_size=8, patch_size=14)
-    model = DepthAnythingForDepthEstimation(cfg)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # every tensor drawn at its fan-in's scale (transformers' 0.02 init gives a flat map)
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * noise)
-            elif "layer_scale" in name:
-                p.copy_(0.5 + 0.1 * noise)
-            else:
-                p.copy_(noise / (max(1, p[0].numel()) if p.dim() > 1 else 25) ** 0.5)
-        model.head.conv3.bias.fill_(2.0)  # the final ReLU's input stays positive: a graded map, not zeros
+    model = seed_depth_anything(DepthAnythingForDepthEstimation(cfg), seed)
     dest_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save(original_layout(model.state_dict(), 12), dest_file)
     return dest_file

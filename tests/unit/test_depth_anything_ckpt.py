@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from loadout.preprocessors import depth, depth_anything  # noqa: E402
-from tiny_annotators import original_layout  # noqa: E402  (scripts/)
+from tiny_annotators import original_layout, seed_depth_anything  # noqa: E402  (scripts/)
 
 # config.json of the converted repositories (the fields that define the network)
 V2_SMALL_HF = {
@@ -79,19 +79,7 @@ def random_model(values: dict, seed: int):
 
     depth.quiet_transformers()
     torch.manual_seed(seed)
-    model = DepthAnythingForDepthEstimation(hf_config(values))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * noise)
-            elif "layer_scale" in name:
-                p.copy_(0.5 + 0.1 * noise)
-            else:
-                fan_in = max(1, p[0].numel()) if p.dim() > 1 else 25
-                p.copy_(noise / fan_in ** 0.5)
-        model.head.conv3.bias.fill_(2.0)
+    model = seed_depth_anything(DepthAnythingForDepthEstimation(hf_config(values)), seed)
     return model.eval().requires_grad_(False)
 
 

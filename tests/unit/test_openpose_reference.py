@@ -77,6 +77,16 @@ class StickFigures(torch.nn.Module):
         return paf[None].float(), heat[None].float()
 
 
+def seeded_weights(net, seed: int):
+    """``net`` with every parameter drawn from ``seed``: weights He-normal (std sqrt(2 / fan-in)), biases N(0, 0.05)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * (2.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1
+                    else torch.randn(p.shape, generator=g) * 0.05)
+    return net
+
+
 def _file_layout(sd):
     return {k.split(".", 1)[1]: v for k, v in sd.items()}
 
@@ -84,12 +94,7 @@ def _file_layout(sd):
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """(the reference network with seeded weights, the path of those weights as body_pose_model.pth)."""
-    ref = reference("open_pose.model").bodypose_model()
-    g = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * (2.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1
-                    else torch.randn(p.shape, generator=g) * 0.05)
+    ref = seeded_weights(reference("open_pose.model").bodypose_model(), SEED)
     path = tmp_path_factory.mktemp("openpose") / openpose.BODY_FILE
     torch.save(_file_layout(ref.state_dict()), path)
     return ref.eval(), path
@@ -175,12 +180,7 @@ class HandBlobs(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def hand_seeded(tmp_path_factory):
-    ref = reference("open_pose.model").handpose_model()
-    g = torch.Generator().manual_seed(SEED + 1)
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * (2.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1
-                    else torch.randn(p.shape, generator=g) * 0.05)
+    ref = seeded_weights(reference("open_pose.model").handpose_model(), SEED + 1)
     path = tmp_path_factory.mktemp("openpose-hand") / openpose.HAND_FILE
     torch.save(_file_layout(ref.state_dict()), path)
     return ref.eval(), path
@@ -225,12 +225,8 @@ def test_hand_boxes_are_the_references():
 @pytest.fixture(scope="module")
 def face_seeded(tmp_path_factory):
     """The reference FaceNet with seeded weights, saved as facenet.pth is (its state dict as it is)."""
-    ref = reference("open_pose.face").FaceNet()
-    g = torch.Generator().manual_seed(SEED + 2)
+    ref = seeded_weights(reference("open_pose.face").FaceNet(), SEED + 2)
     with torch.no_grad():
-        for p in ref.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * (2.0 / max(1, p[0].numel())) ** 0.5 if p.dim() > 1
-                    else torch.randn(p.shape, generator=g) * 0.05)
         ref.Mconv7_stage6.bias.fill_(0.02)  # most maps cross the 0.05 threshold somewhere, not all
     path = tmp_path_factory.mktemp("openpose-face") / openpose.FACE_FILE
     torch.save(ref.state_dict(), path)
